@@ -1,0 +1,283 @@
+/**
+ * The outside contract in one place (../shared/docs/contract.md): every annotation key,
+ * injected name, path, file, variable, default and limit. The webhook imports this module
+ * because it is the agent's client. No other module spells these strings.
+ */
+import { VERSION } from '../runtime/version.ts';
+
+// ---------------------------------------------------------------------------------------
+// Names
+
+export const CLI_NAME = 'anthropic-wif';
+export const PROJECT_NAME = 'anthropic-workload-identity';
+
+/** Prefix of every annotation and of the opt-in label. */
+export const ANNOTATION_PREFIX = 'anthropic.workload.identity/';
+
+/** Annotation keys (on Pod unless said). */
+export const Annotation = {
+  /** `"true"` / `"false"` on Pod or ServiceAccount; also a Pod label (the chart's objectSelector). */
+  inject: `${ANNOTATION_PREFIX}inject`,
+  /** `fdrl_…` */
+  federationRuleId: `${ANNOTATION_PREFIX}federation-rule-id`,
+  /** A UUID. */
+  organizationId: `${ANNOTATION_PREFIX}organization-id`,
+  /** `svac_…`, omitted from the exchange when unset. */
+  serviceAccountId: `${ANNOTATION_PREFIX}service-account-id`,
+  /** `wrkspc_…` or `default`. */
+  workspaceId: `${ANNOTATION_PREFIX}workspace-id`,
+  /** Audience of the projected token. */
+  audience: `${ANNOTATION_PREFIX}audience`,
+  /** Projected token `expirationSeconds`, 600–86400. */
+  tokenExpiration: `${ANNOTATION_PREFIX}token-expiration`,
+  /** `file`, `proxy` or `sdk`. */
+  mode: `${ANNOTATION_PREFIX}mode`,
+  /** Comma-separated container names to leave alone. */
+  skipContainers: `${ANNOTATION_PREFIX}skip-containers`,
+  /** Token endpoint base URL. */
+  baseUrl: `${ANNOTATION_PREFIX}base-url`,
+  /** Written by the webhook, never read from users: what was injected and a settings hash. */
+  status: `${ANNOTATION_PREFIX}status`,
+} as const;
+
+/** The opt-in Pod label, selected by the chart's `failurePolicy: Fail` webhook entry. */
+export const OPT_IN_LABEL = Annotation.inject;
+
+export const MODES = ['file', 'proxy', 'sdk'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** Names of what the webhook injects. */
+export const VolumeName = {
+  /** Projected serviceAccountToken volume. */
+  identityToken: 'anthropic-identity-token',
+  /** In-memory emptyDir shared by the sidecar and (file mode) the app containers. */
+  credentials: 'anthropic-credentials',
+} as const;
+
+export const ContainerName = {
+  /** The refresh sidecar (native sidecar or regular container). */
+  agent: 'anthropic-wif-agent',
+  /** Legacy layout only: `agent --once` before the app starts. */
+  init: 'anthropic-wif-init',
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// Paths and files
+
+export const Path = {
+  /** Where the projected token volume is mounted. */
+  identityTokenDir: '/var/run/secrets/anthropic.com',
+  /** The projected volume's item path. */
+  identityTokenItem: 'token',
+  identityTokenFile: '/var/run/secrets/anthropic.com/token',
+  /** The shared in-memory volume and the agent's output directory. */
+  outputDir: '/var/run/anthropic',
+} as const;
+
+/** Files the agent keeps, relative to the output directory. */
+export const OutputFile = {
+  /** The access token alone, no newline. */
+  token: 'token',
+  /** The SDK credentials file a profile points at. */
+  credentials: 'credentials/default.json',
+  /** The SDK profile (`ANTHROPIC_CONFIG_DIR/configs/default.json`). */
+  profile: 'configs/default.json',
+  /** Which assertion was last exchanged (hash of the jti), so a restart never replays it. */
+  state: '.anthropic-wif-state.json',
+} as const;
+
+export const FileMode = {
+  token: 0o600,
+  credentials: 0o600,
+  profile: 0o644,
+  state: 0o600,
+  /** Directories the agent creates under the output directory. */
+  directory: 0o755,
+} as const;
+
+/** Versions and types written into the SDK files. */
+export const SdkFileFormat = {
+  version: '1.0',
+  credentialsType: 'oauth_token',
+  profileAuthenticationType: 'user_oauth',
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// Environment variables
+
+/** Variables the official SDKs read (and the sidecar shares their names). */
+export const SdkEnv = {
+  federationRuleId: 'ANTHROPIC_FEDERATION_RULE_ID',
+  organizationId: 'ANTHROPIC_ORGANIZATION_ID',
+  serviceAccountId: 'ANTHROPIC_SERVICE_ACCOUNT_ID',
+  workspaceId: 'ANTHROPIC_WORKSPACE_ID',
+  identityTokenFile: 'ANTHROPIC_IDENTITY_TOKEN_FILE',
+  identityToken: 'ANTHROPIC_IDENTITY_TOKEN',
+  baseUrl: 'ANTHROPIC_BASE_URL',
+  configDir: 'ANTHROPIC_CONFIG_DIR',
+  profile: 'ANTHROPIC_PROFILE',
+  apiKey: 'ANTHROPIC_API_KEY',
+  authToken: 'ANTHROPIC_AUTH_TOKEN',
+  /** Not read by the SDKs; a convenience for programs that read the token file directly. */
+  accessTokenFile: 'ANTHROPIC_ACCESS_TOKEN_FILE',
+} as const;
+
+/** Variables that silently shadow federation when an app container sets them. */
+export const SHADOWING_ENV: readonly string[] = [SdkEnv.apiKey, SdkEnv.authToken];
+
+/** The agent's own variables. */
+export const AgentEnv = {
+  outputDir: 'ANTHROPIC_WIF_OUTPUT_DIR',
+  healthAddr: 'ANTHROPIC_WIF_HEALTH_ADDR',
+  proxyAddr: 'ANTHROPIC_WIF_PROXY_ADDR',
+  upstreamUrl: 'ANTHROPIC_WIF_UPSTREAM_URL',
+  /** Audience the identity token must carry; set by the webhook when not the default. */
+  audience: 'ANTHROPIC_WIF_AUDIENCE',
+  identityTokenCommand: 'ANTHROPIC_WIF_IDENTITY_TOKEN_COMMAND',
+  identityTokenCommandTimeout: 'ANTHROPIC_WIF_IDENTITY_TOKEN_COMMAND_TIMEOUT',
+  identityTokenUrl: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL',
+  identityTokenUrlHeaders: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL_HEADERS',
+  identityTokenUrlField: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL_FIELD',
+  logLevel: 'ANTHROPIC_WIF_LOG_LEVEL',
+} as const;
+
+/** GitHub Actions' OIDC request variables (for the `github-actions` URL preset). */
+export const GithubActionsEnv = {
+  requestUrl: 'ACTIONS_ID_TOKEN_REQUEST_URL',
+  requestToken: 'ACTIONS_ID_TOKEN_REQUEST_TOKEN',
+  /** The JSON field of the answer that holds the JWT. */
+  field: 'value',
+} as const;
+
+/** Webhook flags' variables: `ANTHROPIC_WIF_` + the flag in upper snake case. */
+export function webhookFlagEnv(flag: string): string {
+  return `ANTHROPIC_WIF_${flag.replaceAll('-', '_').toUpperCase()}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Defaults
+
+export const Default = {
+  audience: 'https://api.anthropic.com',
+  baseUrl: 'https://api.anthropic.com',
+  tokenExpirationSeconds: 600,
+  mode: 'file' satisfies Mode as Mode,
+  proxyPort: 8423,
+  /** The sidecar's health and metrics port (all interfaces, so kubelet probes reach it). */
+  agentHealthPort: 8424,
+  agentHealthAddr: ':8424',
+  webhookListen: ':8443',
+  agentImage: `ghcr.io/anthropic-workload-identity/anthropic-wif:${VERSION}`,
+  nativeSidecar: 'auto',
+  shadowing: 'warn',
+  /** Admission request body limit (contract: 413 above it). */
+  webhookBodyLimitBytes: 4 * 1024 * 1024,
+  /** How often `--native-sidecar auto` re-reads the API server version. */
+  clusterVersionRecheckSeconds: 600,
+  credentialsVolumeSizeLimit: '1Mi',
+  agentResources: {
+    requests: { cpu: '5m', memory: '48Mi' },
+    limits: { memory: '96Mi' },
+  },
+  /** The sidecar's non-root uid when the app declares none (or is root). */
+  agentRunAsUser: 65532,
+} as const;
+
+/** The `ANTHROPIC_AUTH_TOKEN` placeholder given to app containers in proxy mode. */
+export const PROXY_PLACEHOLDER_AUTH_TOKEN = 'managed-by-anthropic-wif';
+
+// ---------------------------------------------------------------------------------------
+// Formats and limits
+
+export const IdPattern = {
+  federationRuleId: /^fdrl_[A-Za-z0-9_-]+$/,
+  organizationId: /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/,
+  serviceAccountId: /^svac_[A-Za-z0-9_-]+$/,
+  workspaceId: /^(?:wrkspc_[A-Za-z0-9_-]+|default)$/,
+} as const;
+
+/** What each id looks like, for error messages. */
+export const IdExpected = {
+  federationRuleId: 'fdrl_ followed by letters, digits, "_" or "-"',
+  organizationId: 'a UUID such as 00000000-0000-4000-8000-000000000000',
+  serviceAccountId: 'svac_ followed by letters, digits, "_" or "-"',
+  workspaceId: 'wrkspc_ followed by letters, digits, "_" or "-", or "default"',
+} as const;
+
+export const Limit = {
+  tokenExpirationSeconds: { min: 600, max: 86_400 },
+  audienceMaxLength: 256,
+  assertionMaxBytes: 16 * 1024,
+  exchangeResponseMaxBytes: 1024 * 1024,
+  /** One exchange attempt never takes longer. */
+  exchangeTimeoutMs: 30_000,
+  /** Backoff: first retry within about 1 s, doubling, jittered, capped at 30 s. */
+  backoffInitialMs: 1_000,
+  backoffMaxMs: 30_000,
+  /** SDKs block on a token with less than 30 s left, refresh in the background under 120 s. */
+  sdkBlockingWindowSeconds: 120,
+  sdkForegroundRefreshSeconds: 30,
+  /** `/readyz` needs a token on disk valid for at least this long. */
+  readyMinValiditySeconds: 30,
+  /** The kubelet rotates a projected token at 80 % of its lifetime, or after 24 h. */
+  kubeletRotationFraction: 0.8,
+  kubeletMaxRotationSeconds: 86_400,
+  /** The minted lifetime is min(rule lifetime, 2 × JWT remaining), never below this. */
+  minMintedLifetimeSeconds: 60,
+  /** SIGTERM: the agent exits within 5 s, the webhook within 10 s. */
+  agentShutdownMs: 5_000,
+  webhookShutdownMs: 10_000,
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// The exchange (anthropic-wif-facts.md)
+
+export const TokenExchange = {
+  path: '/v1/oauth/token',
+  grantType: 'urn:ietf:params:oauth:grant-type:jwt-bearer',
+  /** Sent on the exchange, as the SDKs do. */
+  betaHeader: 'oauth-2025-04-20,oidc-federation-2026-04-01',
+  /** Added to API requests made with an OAuth token (the proxy merges it in). */
+  oauthBeta: 'oauth-2025-04-20',
+  tokenType: 'Bearer',
+  requestIdHeader: 'request-id',
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// HTTP endpoints and metrics
+
+export const HttpPath = {
+  mutate: '/mutate',
+  healthz: '/healthz',
+  readyz: '/readyz',
+  metrics: '/metrics',
+} as const;
+
+export const METRIC_PREFIX = 'anthropic_wif_';
+
+export const Metric = {
+  exchangesTotal: 'anthropic_wif_exchanges_total',
+  exchangeDurationSeconds: 'anthropic_wif_exchange_duration_seconds',
+  accessTokenExpiryTimestampSeconds: 'anthropic_wif_access_token_expiry_timestamp_seconds',
+  identityTokenExpiryTimestampSeconds: 'anthropic_wif_identity_token_expiry_timestamp_seconds',
+  /** 1 when the next projected token arrives after the current access token expires. */
+  rotationGapSeconds: 'anthropic_wif_rotation_gap_seconds',
+  fileWriteFailuresTotal: 'anthropic_wif_file_write_failures_total',
+  admissionRequestsTotal: 'anthropic_wif_admission_requests_total',
+  admissionDurationSeconds: 'anthropic_wif_admission_duration_seconds',
+  serviceAccountCacheTotal: 'anthropic_wif_service_account_cache_total',
+  proxyRequestsTotal: 'anthropic_wif_proxy_requests_total',
+  proxyUpstreamDurationSeconds: 'anthropic_wif_proxy_upstream_duration_seconds',
+  proxyBytesTotal: 'anthropic_wif_proxy_bytes_total',
+} as const;
+
+// ---------------------------------------------------------------------------------------
+// Loopback (the only hosts allowed plain http, and the only proxy listen addresses)
+
+/** `localhost`, any 127.0.0.0/8 address, `::1` (bracketed or not). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (h === 'localhost' || h === '::1') return true;
+  const parts = h.split('.');
+  return parts.length === 4 && parts[0] === '127' && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
