@@ -174,6 +174,12 @@ export const Default = {
   webhookBodyLimitBytes: 4 * 1024 * 1024,
   /** How often `--native-sidecar auto` re-reads the API server version. */
   clusterVersionRecheckSeconds: 600,
+  /** The webhook's minimum TLS version (`--tls-min-version`). */
+  webhookTlsMinVersion: '1.2',
+  /** `--service-account-lookup`: consult ServiceAccount annotations (needs the API server). */
+  serviceAccountLookup: true,
+  /** A live ServiceAccount read on a cache miss gives up after this long. */
+  serviceAccountLookupTimeoutMs: 2_000,
   credentialsVolumeSizeLimit: '1Mi',
   agentResources: {
     requests: { cpu: '5m', memory: '48Mi' },
