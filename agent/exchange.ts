@@ -1,9 +1,26 @@
 /**
  * The RFC 7523 jwt-bearer exchange at POST {base}/v1/oauth/token, exactly as the SDKs do it.
  * OWNER: agent-io. Signatures here are what the refresher codes against.
+ *
+ * Mirrors @anthropic-ai/sdk `oidcFederationProvider`: the same JSON body fields, the same
+ * headers, no redirects, a 1 MiB answer cap, a 16 KiB assertion cap, https except loopback,
+ * and only the standard error fields in messages. Adds what a long-running sidecar needs:
+ * timeouts, a failure kind the refresher can act on, and Retry-After.
  */
+import { Agent, request, type Dispatcher } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
-import { WifError } from '../runtime/errors.ts';
+import { ConfigError, WifError } from '../runtime/errors.ts';
+import { USER_AGENT } from '../runtime/version.ts';
+import { Limit, SdkEnv, TokenExchange, isLoopbackHost } from './contract.ts';
+import {
+  describeTransportError,
+  describeUrl,
+  headerValue,
+  isTimeoutError,
+  parseRetryAfter,
+  readBoundedBody,
+  startDeadline,
+} from './http-response.ts';
 
 export interface ExchangeParameters {
   readonly baseUrl: string;
@@ -18,6 +35,7 @@ export interface MintedToken {
   readonly accessToken: string;
   /** Unix milliseconds (obtainedAtMs + expires_in). */
   readonly expiresAtMs: number;
+  /** Unix milliseconds: when the request was sent, so `expiresAtMs` is never later than the real expiry. */
   readonly obtainedAtMs: number;
   readonly scope?: string | undefined;
   readonly requestId?: string | undefined;
@@ -39,25 +57,271 @@ export type ExchangeFailureKind =
   /** 2xx with a body that is not a valid token answer, a redirect, or an oversized body. */
   | 'malformed';
 
+const TRANSIENT_KINDS: ReadonlySet<ExchangeFailureKind> = new Set(['network', 'timeout', 'rate-limited', 'server']);
+
 export class ExchangeError extends WifError {
   readonly kind: ExchangeFailureKind;
   constructor(kind: ExchangeFailureKind, message: string, context: ConstructorParameters<typeof WifError>[2] = {}) {
-    super(`exchange-${kind}`, message, context);
+    super(`exchange-${kind}`, message, { ...context, retryable: context.retryable ?? TRANSIENT_KINDS.has(kind) });
     this.kind = kind;
   }
 }
 
 export interface TokenExchanger {
-  /** One attempt, bounded by the exchange timeout (≤ 30 s). Throws ExchangeError. */
+  /**
+   * One attempt, bounded by the exchange timeout (≤ 30 s). Throws ExchangeError; when
+   * `signal` aborts first, rejects with the signal's reason instead.
+   */
   exchange(assertion: string, signal?: AbortSignal): Promise<MintedToken>;
+  /** Closes idle connections (optional for fakes). */
+  close?(): Promise<void>;
 }
 
 export interface ExchangeDeps {
   readonly clock: Clock;
-  /** Overall attempt timeout; defaults to the contract's 30 s. */
+  /** Overall attempt timeout; defaults to the contract's 30 s and never exceeds it. */
   readonly timeoutMs?: number | undefined;
 }
 
-export function createTokenExchanger(_params: ExchangeParameters, _deps: ExchangeDeps): TokenExchanger {
-  throw new Error('not implemented');
+/** Longest remote error text kept in a message. */
+const MAX_REMOTE_TEXT = 300;
+
+/** The token endpoint URL for a base URL; throws ConfigError for plain http to a non-loopback host. */
+export function tokenEndpointUrl(baseUrl: string): URL {
+  let base: URL;
+  try {
+    base = new URL(baseUrl);
+  } catch {
+    throw new ConfigError(`${SdkEnv.baseUrl} / --base-url is not a URL: "${baseUrl}"`);
+  }
+  const secure = base.protocol === 'https:' || (base.protocol === 'http:' && isLoopbackHost(base.hostname));
+  if (!secure) {
+    throw new ConfigError(
+      `${SdkEnv.baseUrl} / --base-url must be https:// (plain http:// only to a loopback host), got "${describeUrl(base)}"`,
+    );
+  }
+  if (base.username !== '' || base.password !== '') {
+    throw new ConfigError(`${SdkEnv.baseUrl} / --base-url must not carry credentials`);
+  }
+  // As the SDK does: `${baseURL without trailing slashes}/v1/oauth/token`.
+  return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${TokenExchange.path}`);
+}
+
+/** The JSON body, with exactly the SDK's fields in the SDK's order. */
+export function exchangeRequestBody(params: ExchangeParameters, assertion: string): Record<string, string> {
+  const body: Record<string, string> = {
+    grant_type: TokenExchange.grantType,
+    assertion,
+    federation_rule_id: params.federationRuleId,
+    organization_id: params.organizationId,
+  };
+  if (params.serviceAccountId !== undefined && params.serviceAccountId !== '') body.service_account_id = params.serviceAccountId;
+  if (params.workspaceId !== undefined && params.workspaceId !== '') body.workspace_id = params.workspaceId;
+  return body;
+}
+
+export const EXCHANGE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'application/json',
+  'anthropic-beta': TokenExchange.betaHeader,
+  'user-agent': USER_AGENT,
+};
+
+export function createTokenExchanger(params: ExchangeParameters, deps: ExchangeDeps): TokenExchanger {
+  const url = tokenEndpointUrl(params.baseUrl);
+  const timeoutMs = Math.min(deps.timeoutMs ?? Limit.exchangeTimeoutMs, Limit.exchangeTimeoutMs);
+  const dispatcher = new Agent({ connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const context: AttemptContext = { params, url, clock: deps.clock, dispatcher };
+  return {
+    async exchange(assertion, signal) {
+      const bytes = Buffer.byteLength(assertion, 'utf8');
+      if (bytes > Limit.assertionMaxBytes) {
+        throw new ExchangeError(
+          'invalid-request',
+          `identity token is ${bytes} bytes, over the ${Limit.assertionMaxBytes / 1024} KiB assertion limit; it was not sent`,
+        );
+      }
+      signal?.throwIfAborted();
+      const deadline = startDeadline(deps.clock, timeoutMs, signal);
+      try {
+        return await attemptExchange(context, assertion, deadline.signal);
+      } catch (error) {
+        if (signal?.aborted === true) throw signal.reason;
+        if (deadline.timedOut() || isTimeoutError(error)) {
+          throw new ExchangeError('timeout', `token exchange at ${describeUrl(url)} timed out (limit ${timeoutMs / 1000} s)`, { cause: error });
+        }
+        if (error instanceof ExchangeError) throw error;
+        throw new ExchangeError('network', `could not reach the token endpoint ${describeUrl(url)}: ${describeTransportError(error)}`, { cause: error });
+      } finally {
+        deadline.clear();
+      }
+    },
+    close: () => dispatcher.close(),
+  };
+}
+
+interface AttemptContext {
+  readonly params: ExchangeParameters;
+  readonly url: URL;
+  readonly clock: Clock;
+  readonly dispatcher: Dispatcher;
+}
+
+interface Answer {
+  readonly status: number;
+  readonly requestId: string | undefined;
+  readonly retryAfter: string | undefined;
+  readonly text: string;
+  readonly truncated: boolean;
+}
+
+async function attemptExchange(context: AttemptContext, assertion: string, signal: AbortSignal): Promise<MintedToken> {
+  const sentAtMs = context.clock.now();
+  const response = await request(context.url, {
+    method: 'POST',
+    headers: EXCHANGE_HEADERS,
+    body: JSON.stringify(exchangeRequestBody(context.params, assertion)),
+    dispatcher: context.dispatcher,
+    signal,
+  });
+  const { bytes, truncated } = await readBoundedBody(response.body, Limit.exchangeResponseMaxBytes);
+  const answer: Answer = {
+    status: response.statusCode,
+    requestId: headerValue(response.headers, TokenExchange.requestIdHeader),
+    retryAfter: headerValue(response.headers, 'retry-after'),
+    text: bytes.toString('utf8'),
+    truncated,
+  };
+  if (answer.status >= 200 && answer.status < 300) return parseSuccess(answer, sentAtMs);
+  throw failureFromAnswer(answer, { assertion, workspaceSet: context.params.workspaceId !== undefined && context.params.workspaceId !== '', nowMs: context.clock.now(), ruleId: context.params.federationRuleId });
+}
+
+function requestIdSuffix(requestId: string | undefined): string {
+  return requestId === undefined ? '' : ` (request-id ${requestId})`;
+}
+
+function malformed(answer: Answer, what: string): ExchangeError {
+  return new ExchangeError('malformed', `token endpoint answered HTTP ${answer.status} ${what}${requestIdSuffix(answer.requestId)}`, {
+    status: answer.status,
+    requestId: answer.requestId,
+  });
+}
+
+const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
+
+function parseSuccess(answer: Answer, sentAtMs: number): MintedToken {
+  if (answer.truncated) throw malformed(answer, `with a body over the ${Limit.exchangeResponseMaxBytes / (1024 * 1024)} MiB limit`);
+  const data = parseJsonObject(answer.text);
+  if (data === undefined) throw malformed(answer, `with a body that is not a JSON object (${Buffer.byteLength(answer.text)} bytes)`);
+  const accessToken = readAccessToken(answer, data);
+  checkTokenType(answer, data.token_type);
+  const expiresIn = readExpiresIn(data.expires_in);
+  if (expiresIn === undefined) throw malformed(answer, 'without a positive numeric expires_in');
+  return {
+    accessToken,
+    obtainedAtMs: sentAtMs,
+    expiresAtMs: sentAtMs + Math.floor(expiresIn * 1000),
+    scope: typeof data.scope === 'string' ? data.scope : undefined,
+    requestId: answer.requestId,
+  };
+}
+
+function readAccessToken(answer: Answer, data: Readonly<Record<string, unknown>>): string {
+  const accessToken = data.access_token;
+  if (typeof accessToken !== 'string' || accessToken === '') throw malformed(answer, 'without an access_token');
+  // The token goes into a file and an HTTP header: refuse whitespace and control characters.
+  if (!PRINTABLE_TOKEN.test(accessToken)) throw malformed(answer, 'with an access_token that is not a printable token');
+  return accessToken;
+}
+
+/** As the SDKs: a token_type, when present, must be Bearer (any case). */
+function checkTokenType(answer: Answer, tokenType: unknown): void {
+  if (tokenType === undefined) return;
+  if (typeof tokenType === 'string' && tokenType.toLowerCase() === TokenExchange.tokenType.toLowerCase()) return;
+  throw malformed(answer, `with token_type ${safeText(JSON.stringify(tokenType), 40)} (want ${TokenExchange.tokenType})`);
+}
+
+/** As the SDKs, `Number(expires_in)`: a number or a numeric string; it must also be positive. */
+function readExpiresIn(value: unknown): number | undefined {
+  const seconds = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface FailureContext {
+  readonly assertion: string;
+  readonly workspaceSet: boolean;
+  readonly ruleId: string;
+  readonly nowMs: number;
+}
+
+function failureFromAnswer(answer: Answer, context: FailureContext): ExchangeError {
+  const base = { status: answer.status, requestId: answer.requestId };
+  if (answer.status >= 300 && answer.status < 400) {
+    return new ExchangeError(
+      'malformed',
+      `token endpoint answered with a redirect (HTTP ${answer.status}), which is not followed${requestIdSuffix(answer.requestId)}`,
+      { ...base, hint: `${SdkEnv.baseUrl} / --base-url must name the token endpoint's final address` },
+    );
+  }
+  const detail = describeRemoteError(answer.text, context.assertion);
+  const message = `token exchange failed with HTTP ${answer.status}${requestIdSuffix(answer.requestId)}: ${detail}`;
+  if (answer.status === 401) return new ExchangeError('rejected', message, { ...base, hint: rejectionHint(context) });
+  if (answer.status === 429) {
+    return new ExchangeError('rate-limited', message, { ...base, retryAfterSeconds: parseRetryAfter(answer.retryAfter, context.nowMs) });
+  }
+  if (answer.status >= 500) return new ExchangeError('server', message, base);
+  return new ExchangeError('invalid-request', message, base);
+}
+
+function rejectionHint(context: FailureContext): string {
+  const workspace = context.workspaceSet
+    ? ''
+    : `if the rule covers more than one workspace, set ${SdkEnv.workspaceId} (--workspace-id); `;
+  return (
+    `check that federation rule ${context.ruleId} matches the identity token (issuer, subject prefix and audience); ` +
+    workspace +
+    'the Console\'s Workload identity page shows the reason in its authentication history; ' +
+    'an assertion that was already exchanged (jti reused) is refused too: wait for the next identity token'
+  );
+}
+
+/**
+ * The standard error fields only, as the SDK's `redactSensitive` keeps them: `error.type` and
+ * `error.message` (Anthropic shape) or `error`, `error_description`, `error_uri` (RFC 6749).
+ * Anything else may echo the request, so it is dropped; the assertion is masked even there.
+ */
+export function describeRemoteError(text: string, assertion: string): string {
+  const data = parseJsonObject(text);
+  if (data === undefined) return text.trim() === '' ? 'empty body' : `a body that is not JSON (${Buffer.byteLength(text)} bytes, not shown)`;
+  const parts: string[] = [];
+  const error = data.error;
+  if (typeof error === 'object' && error !== null && !Array.isArray(error)) {
+    const { type, message } = error as Record<string, unknown>;
+    if (typeof type === 'string') parts.push(type);
+    if (typeof message === 'string') parts.push(message);
+  } else {
+    if (typeof error === 'string') parts.push(error);
+    if (typeof data.error_description === 'string') parts.push(data.error_description);
+    if (typeof data.error_uri === 'string') parts.push(`see ${data.error_uri}`);
+  }
+  if (parts.length === 0) return 'no error detail';
+  return parts.map((part) => safeText(mask(part, assertion), MAX_REMOTE_TEXT)).join(': ');
+}
+
+function mask(text: string, assertion: string): string {
+  return assertion === '' ? text : text.replaceAll(assertion, '[assertion]');
+}
+
+function safeText(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replaceAll(/[\u0000-\u001f\u007f]+/g, ' ');
+  return clean.length <= max ? clean : `${clean.slice(0, max)}…`;
 }
