@@ -1,0 +1,247 @@
+/**
+ * `anthropic-wif webhook` flags, each also read from `ANTHROPIC_WIF_` + the flag in upper
+ * snake case. Parsed once at start into a frozen object; the Helm chart passes exactly these.
+ * Ids, audience, expiration, mode and base URL follow the same rules as the annotations.
+ */
+import { Default, IdExpected, IdPattern, Limit, MODES, isLoopbackHost, webhookFlagEnv } from '../agent/contract.ts';
+import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpec } from '../runtime/config.ts';
+import { ConfigError } from '../runtime/errors.ts';
+import { LOG_LEVELS } from '../runtime/logger.ts';
+import type { ContainerResources, InjectionDefaults } from './decide.ts';
+
+export const WEBHOOK_COMMAND = 'webhook';
+export const WEBHOOK_SUMMARY = 'Serve the mutating admission webhook that injects workload identity into pods.';
+
+/** Where the HTTPS server listens; no host means every interface. */
+export interface ListenAddress {
+  readonly host: string | undefined;
+  readonly port: number;
+}
+
+const QUANTITY = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/;
+const QUANTITY_EXPECTED = 'a Kubernetes quantity such as 5m, 0.5 or 64Mi';
+
+/** `:8443`, `127.0.0.1:0`, `[::1]:8443`, `localhost:8443`. */
+export function parseListenAddress(raw: string): ListenAddress {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(raw);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65_535) throw new Error('[host]:port, such as :8443 or 127.0.0.1:8443');
+  const host = match[1] ?? match[2];
+  return { host: host === undefined || host === '' ? undefined : host, port };
+}
+
+/** The token endpoint base: https, or plain http only to a loopback host (as the SDKs allow). */
+export function parseBaseUrl(raw: string): string {
+  const expectedForm = 'an https:// URL, or http:// to a loopback host';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(expectedForm);
+  }
+  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  if (!secure || url.username !== '' || url.password !== '') throw new Error(expectedForm);
+  return raw;
+}
+
+function quantity(raw: string): string {
+  if (!QUANTITY.test(raw)) throw new Error(QUANTITY_EXPECTED);
+  return raw;
+}
+
+function envOf(flag: string): { readonly flag: string; readonly env: string } {
+  return { flag, env: webhookFlagEnv(flag) };
+}
+
+function quantityOption(flag: string, description: string, defaultValue: string | undefined): OptionSpec<string | undefined> {
+  return option.custom({ ...envOf(flag), description, valueName: '<quantity>', parse: quantity, defaultValue });
+}
+
+export const webhookOptions = {
+  listen: option.custom({
+    ...envOf('listen'),
+    description: 'Address of the HTTPS listener; port 0 picks a free port (the bound address is logged).',
+    valueName: '<[host]:port>',
+    parse: parseListenAddress,
+    defaultValue: parseListenAddress(Default.webhookListen),
+    defaultLabel: Default.webhookListen,
+  }),
+  tlsCertFile: option.string({ ...envOf('tls-cert-file'), description: 'Serving certificate (PEM, chain allowed); re-read when it changes.', valueName: '<path>' }),
+  tlsKeyFile: option.string({ ...envOf('tls-key-file'), description: 'Private key of the serving certificate (PEM); re-read when it changes.', valueName: '<path>' }),
+  tlsMinVersion: option.enumeration({
+    ...envOf('tls-min-version'),
+    description: 'Minimum TLS version accepted.',
+    values: ['1.2', '1.3'] as const,
+    defaultValue: Default.webhookTlsMinVersion,
+  }),
+  organizationId: option.string({
+    ...envOf('organization-id'),
+    description: 'Default Anthropic organization id for pods and ServiceAccounts that set none.',
+    valueName: '<uuid>',
+    pattern: IdPattern.organizationId,
+    expected: IdExpected.organizationId,
+  }),
+  federationRuleId: option.string({
+    ...envOf('federation-rule-id'),
+    description: 'Default federation rule id (fdrl_…) for pods and ServiceAccounts that set none.',
+    valueName: '<fdrl_…>',
+    pattern: IdPattern.federationRuleId,
+    expected: IdExpected.federationRuleId,
+  }),
+  audience: option.string({
+    ...envOf('audience'),
+    description: 'Default audience of the projected token.',
+    maxLength: Limit.audienceMaxLength,
+    expected: `a non-empty string of at most ${Limit.audienceMaxLength} characters`,
+    defaultValue: Default.audience,
+  }),
+  tokenExpiration: option.integer({
+    ...envOf('token-expiration'),
+    description: 'Default expirationSeconds of the projected token.',
+    valueName: '<seconds>',
+    min: Limit.tokenExpirationSeconds.min,
+    max: Limit.tokenExpirationSeconds.max,
+    defaultValue: Default.tokenExpirationSeconds,
+  }),
+  mode: option.enumeration({ ...envOf('mode'), description: 'Default injection mode.', values: MODES, defaultValue: Default.mode }),
+  baseUrl: option.custom({
+    ...envOf('base-url'),
+    description: 'Default token endpoint base URL (https, or http to a loopback host).',
+    valueName: '<url>',
+    parse: parseBaseUrl,
+    defaultValue: Default.baseUrl,
+  }),
+  agentImage: option.string({ ...envOf('agent-image'), description: 'Image of the injected sidecar.', valueName: '<image>', defaultValue: Default.agentImage }),
+  agentImagePullPolicy: option.enumeration({
+    ...envOf('agent-image-pull-policy'),
+    description: "imagePullPolicy of the injected sidecar; unset leaves Kubernetes' default.",
+    values: ['Always', 'IfNotPresent', 'Never'] as const,
+  }),
+  agentCpuRequest: quantityOption('agent-cpu-request', 'CPU request of the sidecar.', Default.agentResources.requests.cpu),
+  agentMemoryRequest: quantityOption('agent-memory-request', 'Memory request of the sidecar.', Default.agentResources.requests.memory),
+  agentCpuLimit: quantityOption('agent-cpu-limit', 'CPU limit of the sidecar (none by default).', undefined),
+  agentMemoryLimit: quantityOption('agent-memory-limit', 'Memory limit of the sidecar.', Default.agentResources.limits.memory),
+  nativeSidecar: option.enumeration({
+    ...envOf('native-sidecar'),
+    description: 'Native sidecar layout: auto reads the API server version (native from 1.29; native when it cannot be read).',
+    values: ['auto', 'true', 'false'] as const,
+    defaultValue: Default.nativeSidecar,
+  }),
+  shadowing: option.enumeration({
+    ...envOf('shadowing'),
+    description: 'An app container setting ANTHROPIC_API_KEY or ANTHROPIC_AUTH_TOKEN: warn, or deny the pod.',
+    values: ['warn', 'deny'] as const,
+    defaultValue: Default.shadowing,
+  }),
+  serviceAccountLookup: option.boolean({
+    ...envOf('service-account-lookup'),
+    description: 'Consult ServiceAccount annotations; false runs with no cluster access at all.',
+    defaultValue: Default.serviceAccountLookup,
+  }),
+  serviceAccountLookupTimeout: option.integer({
+    ...envOf('service-account-lookup-timeout'),
+    description: 'Time limit of a live ServiceAccount read on a cache miss.',
+    valueName: '<ms>',
+    min: 50,
+    max: 30_000,
+    defaultValue: Default.serviceAccountLookupTimeoutMs,
+  }),
+  kubeconfig: option.string({
+    ...envOf('kubeconfig'),
+    description: 'Kubeconfig file; else KUBECONFIG, ~/.kube/config or the in-cluster ServiceAccount.',
+    valueName: '<path>',
+  }),
+  versionRecheckInterval: option.integer({
+    ...envOf('version-recheck-interval'),
+    description: 'How often --native-sidecar auto re-reads the API server version.',
+    valueName: '<seconds>',
+    min: 10,
+    max: 86_400,
+    defaultValue: Default.clusterVersionRecheckSeconds,
+  }),
+  maxBodyBytes: option.integer({
+    ...envOf('max-body-bytes'),
+    description: 'Largest AdmissionReview body accepted; a bigger one gets HTTP 413.',
+    valueName: '<bytes>',
+    min: 1024,
+    max: 64 * 1024 * 1024,
+    defaultValue: Default.webhookBodyLimitBytes,
+  }),
+  proxyPort: option.integer({
+    ...envOf('proxy-port'),
+    description: 'Loopback port of the sidecar proxy in proxy mode.',
+    valueName: '<port>',
+    min: 1,
+    max: 65_535,
+    defaultValue: Default.proxyPort,
+  }),
+  logLevel: option.enumeration({ ...envOf('log-level'), description: 'Log level.', values: LOG_LEVELS, defaultValue: 'info' }),
+};
+
+type ParsedOptions = ConfigOf<typeof webhookOptions>;
+
+export interface WebhookConfig extends Omit<ParsedOptions, 'tlsCertFile' | 'tlsKeyFile'> {
+  readonly tlsCertFile: string;
+  readonly tlsKeyFile: string;
+}
+
+export type WebhookCommandLine = { readonly kind: 'help'; readonly text: string } | { readonly kind: 'run'; readonly config: WebhookConfig };
+
+const HELP_NOTES = [
+  'Every flag may also be set by its variable; an empty variable counts as unset; a flag beats its variable.',
+  'Answers: 400 or 413 (JSON) for a request that is not a valid AdmissionReview; 500 (JSON) on an',
+  "internal error, so the MutatingWebhookConfiguration's failurePolicy decides what happens to the pod.",
+];
+
+export function webhookHelp(): string {
+  return formatHelp(WEBHOOK_COMMAND, WEBHOOK_SUMMARY, webhookOptions, HELP_NOTES);
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined) throw new ConfigError(`flag --${flag} is required (or set ${webhookFlagEnv(flag)})`);
+  return value;
+}
+
+/** Parses argv and the environment; throws ConfigError naming the flag or variable at fault. */
+export function parseWebhookCommandLine(argv: readonly string[], env: Env): WebhookCommandLine {
+  const parsed = parseArgv(webhookOptions, argv, WEBHOOK_COMMAND);
+  if (parsed.help) return { kind: 'help', text: webhookHelp() };
+  const options = resolveConfig(webhookOptions, parsed, env);
+  const config: WebhookConfig = Object.freeze({
+    ...options,
+    tlsCertFile: required(options.tlsCertFile, 'tls-cert-file'),
+    tlsKeyFile: required(options.tlsKeyFile, 'tls-key-file'),
+  });
+  return { kind: 'run', config };
+}
+
+function agentResources(config: WebhookConfig): ContainerResources {
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  if (config.agentCpuRequest !== undefined) requests.cpu = config.agentCpuRequest;
+  if (config.agentMemoryRequest !== undefined) requests.memory = config.agentMemoryRequest;
+  if (config.agentCpuLimit !== undefined) limits.cpu = config.agentCpuLimit;
+  if (config.agentMemoryLimit !== undefined) limits.memory = config.agentMemoryLimit;
+  return {
+    ...(Object.keys(requests).length > 0 ? { requests: Object.freeze(requests) } : {}),
+    ...(Object.keys(limits).length > 0 ? { limits: Object.freeze(limits) } : {}),
+  };
+}
+
+/** The core's defaults; `nativeSidecar` is resolved by the shell (see cluster-version.ts). */
+export function injectionDefaultsFrom(config: WebhookConfig, nativeSidecar: InjectionDefaults['nativeSidecar']): InjectionDefaults {
+  return Object.freeze({
+    organizationId: config.organizationId,
+    federationRuleId: config.federationRuleId,
+    audience: config.audience,
+    tokenExpirationSeconds: config.tokenExpiration,
+    mode: config.mode,
+    baseUrl: config.baseUrl,
+    agentImage: config.agentImage,
+    agentImagePullPolicy: config.agentImagePullPolicy,
+    agentResources: Object.freeze(agentResources(config)),
+    nativeSidecar: Object.freeze({ ...nativeSidecar }),
+    shadowing: config.shadowing,
+    proxyPort: config.proxyPort,
+  });
+}

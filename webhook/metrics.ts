@@ -1,0 +1,57 @@
+/**
+ * The webhook's Prometheus metrics on a private registry (never prom-client's global one,
+ * so tests and other commands in the same process do not collide). Every name, the
+ * process metrics included, starts with `anthropic_wif_`.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRIC_PREFIX, Metric } from '../agent/contract.ts';
+
+export type AdmissionResult = 'injected' | 'skipped' | 'denied' | 'error';
+
+/** hit: from the watch cache; miss: a live read found it; not_found / unavailable: the live read's answer. */
+export type ServiceAccountCacheResult = 'hit' | 'miss' | 'not_found' | 'unavailable';
+
+/** The mode label when no mode applies (bad requests, skipped pods). */
+export const NO_MODE = 'none';
+
+export interface WebhookMetrics {
+  readonly registry: Registry;
+  recordAdmission(result: AdmissionResult, mode: string, durationSeconds: number): void;
+  recordServiceAccountLookup(result: ServiceAccountCacheResult): void;
+}
+
+/** Admission latency is mostly sub-millisecond; a live ServiceAccount read takes up to seconds. */
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export function createWebhookMetrics(options: { readonly processMetrics?: boolean } = {}): WebhookMetrics {
+  const registry = new Registry();
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const admissions = new Counter({
+    name: Metric.admissionRequestsTotal,
+    help: 'Admission requests answered, by result (injected, skipped, denied, error) and mode.',
+    labelNames: ['result', 'mode'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: Metric.admissionDurationSeconds,
+    help: 'Time to answer an admission request, from the body read to the answer written.',
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const cache = new Counter({
+    name: Metric.serviceAccountCacheTotal,
+    help: 'ServiceAccount lookups by result: hit (watch cache), miss (live read found it), not_found, unavailable.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return {
+    registry,
+    recordAdmission(result, mode, durationSeconds) {
+      admissions.inc({ result, mode });
+      duration.observe(durationSeconds);
+    },
+    recordServiceAccountLookup(result) {
+      cache.inc({ result });
+    },
+  };
+}

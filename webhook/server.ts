@@ -1,0 +1,260 @@
+/**
+ * The HTTPS side: an express app built once, on `node:https`, serving `POST /mutate`,
+ * `/healthz`, `/readyz` and `/metrics`. The admission handler only decodes, looks up the
+ * ServiceAccount, asks the pure core and encodes. Every answer is JSON; nothing ever echoes
+ * a stack trace. An unexpected internal error is HTTP 500, so the MutatingWebhookConfiguration's
+ * failurePolicy (not this process) decides whether the pod is admitted.
+ */
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { SecureVersion } from 'node:tls';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { HttpPath, type Mode } from '../agent/contract.ts';
+import { WifError, describeError } from '../runtime/errors.ts';
+import type { Logger } from '../runtime/logger.ts';
+import {
+  decodeAdmissionReview,
+  encodeAdmissionResponse,
+  encodeErrorBody,
+  podDisplayName,
+  podNamespace,
+  podServiceAccountName,
+  type AdmissionRequestView,
+  type AdmissionVerdict,
+} from './admission.ts';
+import type { ListenAddress } from './config.ts';
+import type { InjectionDefaults, ServiceAccountLookup } from './decide.ts';
+import type { JsonObject } from './json.ts';
+import { NO_MODE, type AdmissionResult, type WebhookMetrics } from './metrics.ts';
+import type { JsonPatchOperation } from './patch.ts';
+import type { ServiceAccountSource } from './service-accounts.ts';
+import type { LoadedCertificate } from './tls.ts';
+
+/** The core's answer (webhook/review.ts). */
+export interface PodReviewAnswer {
+  readonly result: 'injected' | 'skipped' | 'denied';
+  readonly mode?: Mode | undefined;
+  readonly patch: readonly JsonPatchOperation[];
+  readonly warnings: readonly string[];
+  readonly message?: string | undefined;
+}
+
+export type ReviewPod = (pod: JsonObject, serviceAccount: ServiceAccountLookup, defaults: InjectionDefaults) => PodReviewAnswer;
+
+export interface HttpAnswer {
+  readonly status: number;
+  /** JSON text. */
+  readonly body: string;
+}
+
+export interface AdmissionHandlerOptions {
+  readonly reviewPod: ReviewPod;
+  readonly serviceAccounts: ServiceAccountSource;
+  /** The current defaults (the sidecar layout may change when the cluster is upgraded). */
+  readonly defaults: () => InjectionDefaults;
+  readonly metrics: WebhookMetrics;
+  readonly logger: Logger;
+}
+
+interface Outcome {
+  readonly result: Exclude<AdmissionResult, 'error'>;
+  readonly mode: Mode | undefined;
+  readonly reason: string | undefined;
+  readonly verdict: AdmissionVerdict;
+}
+
+const ALLOW_UNCHANGED: AdmissionVerdict = { allowed: true, patch: [], warnings: [] };
+export const INTERNAL_ERROR_MESSAGE = 'internal error while reviewing the pod (see the webhook log)';
+
+async function admit(options: AdmissionHandlerOptions, request: AdmissionRequestView): Promise<Outcome> {
+  const pod = request.object;
+  if (request.operation !== 'CREATE' || request.subResource !== undefined || pod === undefined) {
+    const what = request.subResource === undefined ? request.operation : `${request.operation} of pods/${request.subResource}`;
+    return { result: 'skipped', mode: undefined, reason: `${what} is not reviewed (only pod creation is)`, verdict: ALLOW_UNCHANGED };
+  }
+  const namespace = podNamespace(pod, request);
+  const serviceAccount: ServiceAccountLookup =
+    namespace === undefined
+      ? { kind: 'unavailable', reason: 'the admission request names no namespace' }
+      : await options.serviceAccounts.lookup(namespace, podServiceAccountName(pod));
+  const review = options.reviewPod(pod, serviceAccount, options.defaults());
+  const denied = review.result === 'denied';
+  return {
+    result: review.result,
+    mode: review.mode,
+    reason: review.message,
+    verdict: { allowed: !denied, patch: denied ? [] : review.patch, warnings: review.warnings, denialMessage: review.message },
+  };
+}
+
+/** Body in, answer out: the whole admission path without HTTP, so tests can drive it directly. */
+export function createAdmissionHandler(options: AdmissionHandlerOptions): (body: Uint8Array | undefined) => Promise<HttpAnswer> {
+  const { logger, metrics } = options;
+  return async (body) => {
+    const started = performance.now();
+    const seconds = (): number => (performance.now() - started) / 1000;
+    const decoded = decodeAdmissionReview(body);
+    if (!decoded.ok) {
+      metrics.recordAdmission('error', NO_MODE, seconds());
+      logger.warn({ status: decoded.error.status, err: decoded.error.message }, 'invalid admission request');
+      return { status: decoded.error.status, body: encodeErrorBody(decoded.error.status, decoded.error.message) };
+    }
+    const request = decoded.request;
+    const fields = { uid: request.uid, namespace: podNamespace(request.object, request), pod: podDisplayName(request.object, request), operation: request.operation, dryRun: request.dryRun };
+    try {
+      const outcome = await admit(options, request);
+      const answer = encodeAdmissionResponse(request.uid, outcome.verdict);
+      const duration = seconds();
+      metrics.recordAdmission(outcome.result, outcome.mode ?? NO_MODE, duration);
+      logger.info(
+        { ...fields, result: outcome.result, mode: outcome.mode, reason: outcome.reason, warnings: outcome.verdict.warnings.length, patchOperations: outcome.verdict.patch.length, durationMs: Math.round(duration * 1e6) / 1e3 },
+        'admission',
+      );
+      return { status: 200, body: answer };
+    } catch (error) {
+      metrics.recordAdmission('error', NO_MODE, seconds());
+      logger.error({ ...fields, result: 'error', err: describeError(error) }, 'admission failed');
+      return { status: 500, body: encodeErrorBody(500, INTERNAL_ERROR_MESSAGE) };
+    }
+  };
+}
+
+export interface Readiness {
+  readonly ready: boolean;
+  /** Why not, when not ready. */
+  readonly reasons: readonly string[];
+}
+
+export interface WebhookServerOptions {
+  readonly listen: ListenAddress;
+  readonly minVersion: SecureVersion;
+  readonly maxBodyBytes: number;
+  readonly handleAdmission: (body: Uint8Array | undefined) => Promise<HttpAnswer>;
+  readonly readiness: () => Readiness;
+  readonly metrics: WebhookMetrics;
+  readonly logger: Logger;
+}
+
+export interface WebhookServer {
+  /** Installs a serving certificate; handshakes after this use it, open connections keep theirs. */
+  setCertificate(certificate: LoadedCertificate): void;
+  listen(): Promise<AddressInfo>;
+  /** True from the moment shutdown begins (readiness turns false at once). */
+  isClosing(): boolean;
+  /** Stops accepting connections, lets in-flight requests finish; forces the rest closed after `graceMs`. */
+  close(graceMs: number): Promise<void>;
+}
+
+function send(res: Response, answer: HttpAnswer): void {
+  res.status(answer.status).type('application/json').send(answer.body);
+}
+
+interface HttpErrorLike {
+  readonly status?: unknown;
+  readonly type?: unknown;
+  readonly expose?: unknown;
+  readonly message?: unknown;
+}
+
+/** Body-parser errors carry a status; anything else is ours and gets a bare 500. */
+function httpErrorAnswer(error: unknown, maxBodyBytes: number): HttpAnswer {
+  const e = (typeof error === 'object' && error !== null ? error : {}) as HttpErrorLike;
+  if (e.type === 'entity.too.large') return { status: 413, body: encodeErrorBody(413, `request body is larger than the limit of ${maxBodyBytes} bytes`) };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    const message = e.expose === true && typeof e.message === 'string' ? e.message : 'bad request';
+    return { status: e.status, body: encodeErrorBody(e.status, message) };
+  }
+  return { status: 500, body: encodeErrorBody(500, 'internal error (see the webhook log)') };
+}
+
+function buildApp(options: WebhookServerOptions, isClosing: () => boolean): express.Express {
+  const { logger, metrics } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    // While shutting down, every answer closes its connection so the server can drain.
+    if (isClosing()) res.setHeader('connection', 'close');
+    next();
+  });
+  app.post(HttpPath.mutate, express.raw({ type: () => true, limit: options.maxBodyBytes }), async (req: Request, res: Response) => {
+    send(res, await options.handleAdmission(req.body as Uint8Array | undefined));
+  });
+  app.get(HttpPath.healthz, (_req: Request, res: Response) => {
+    send(res, { status: 200, body: '{"status":"ok"}' });
+  });
+  app.get(HttpPath.readyz, (_req: Request, res: Response) => {
+    const readiness = options.readiness();
+    send(res, readiness.ready ? { status: 200, body: '{"status":"ready"}' } : { status: 503, body: JSON.stringify({ status: 'not ready', reasons: readiness.reasons }) });
+  });
+  app.get(HttpPath.metrics, async (_req: Request, res: Response) => {
+    res.status(200).type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use((req: Request, res: Response) => {
+    send(res, { status: 404, body: encodeErrorBody(404, `no route for ${req.method} ${req.path}`) });
+  });
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const answer = httpErrorAnswer(error, options.maxBodyBytes);
+    if (answer.status === 413) metrics.recordAdmission('error', NO_MODE, 0);
+    if (answer.status >= 500) logger.error({ err: describeError(error) }, 'request failed');
+    else logger.warn({ status: answer.status, err: describeError(error) }, 'bad request');
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    send(res, answer);
+  });
+  return app;
+}
+
+/** The API server keeps admission connections open up to 90 s idle; outlive that, so it closes first. */
+const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
+  let closing = false;
+  const app = buildApp(options, () => closing);
+  const server: Server = createServer({ minVersion: options.minVersion, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, app);
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.on('tlsClientError', (error) => {
+    options.logger.debug({ err: describeError(error) }, 'TLS handshake failed');
+  });
+  return {
+    setCertificate: (certificate) => {
+      server.setSecureContext(certificate.options);
+    },
+    listen: () => listenOn(server, options.listen),
+    isClosing: () => closing,
+    close: (graceMs) => closeServer(server, graceMs, () => (closing = true)),
+  };
+}
+
+function listenOn(server: Server, listen: ListenAddress): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => {
+      reject(new WifError('listen', `cannot listen on ${listen.host ?? ''}:${listen.port}: ${describeError(error)}`));
+    };
+    server.once('error', onError);
+    server.listen({ host: listen.host, port: listen.port }, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: Server, graceMs: number, markClosing: () => void): Promise<void> {
+  markClosing();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.closeAllConnections();
+      // A socket still in its TLS handshake is not an HTTP connection; do not wait for it.
+      setTimeout(resolve, 250);
+    }, graceMs);
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
