@@ -1,0 +1,493 @@
+/**
+ * The credential-isolating proxy (proxy mode). App containers talk plain HTTP to loopback
+ * with a placeholder token; the proxy drops whatever credential the client sent, adds the
+ * real Bearer token and the OAuth beta, and streams both bodies without buffering them.
+ * The real token never enters the app containers.
+ *
+ * Kept light on purpose (the agent imports it): node:http, undici and prom-client only.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { Pool, type Dispatcher } from 'undici';
+import { Counter, Histogram, Registry } from 'prom-client';
+import type { Clock } from '../runtime/clock.ts';
+import { ConfigError, WifError } from '../runtime/errors.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { AgentEnv, Default, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
+import type { StoredToken } from './files.ts';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ProxyTimeouts {
+  /** Connecting to the upstream. */
+  readonly connectMs: number;
+  /** Waiting for the upstream's response headers; a non-streaming Messages call may take minutes. */
+  readonly headersMs: number;
+  /** Longest silence between two body chunks (a stream sends pings well within it). */
+  readonly bodyIdleMs: number;
+  /** On close, how long in-flight requests may finish before their connections are cut. */
+  readonly shutdownGraceMs: number;
+}
+
+export const DEFAULT_PROXY_TIMEOUTS: ProxyTimeouts = {
+  connectMs: 10_000,
+  headersMs: 600_000,
+  bodyIdleMs: 600_000,
+  shutdownGraceMs: 2_000,
+};
+
+export interface ProxyOptions {
+  readonly listen: ListenAddress;
+  /** API base URL the proxy forwards to (path and query of each request are appended). */
+  readonly upstreamUrl: string;
+  /** The token to send now, or undefined when none has been minted yet. Called per request. */
+  readonly currentToken: () => StoredToken | undefined;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Where the proxy's metrics are registered; a private registry when omitted. */
+  readonly registry?: Registry | undefined;
+  readonly timeouts?: Partial<ProxyTimeouts> | undefined;
+  /** Monotonic milliseconds for latency measurements; performance.now by default. */
+  readonly monotonicNowMs?: (() => number) | undefined;
+}
+
+export interface RunningProxy {
+  /** The bound address (the real port when 0 was asked for). */
+  readonly address: ListenAddress;
+  /** True while the listener accepts connections (feeds /readyz). */
+  readonly listening: boolean;
+  /** Stops accepting, lets in-flight requests finish within the grace period, then cuts them. */
+  close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Pure parts
+
+const PROXY_FLAG = '--proxy-addr';
+const LOOPBACK_EXPECTED = `a loopback address such as 127.0.0.1:${Default.proxyPort} (localhost, 127.0.0.0/8 or [::1]), because the proxy hands a real token to whoever connects`;
+
+/**
+ * Parses `host:port` (`[::1]:port` for IPv6) for `--proxy-addr`; usable as a config-parser
+ * `parse` function: it throws an Error whose message says what is expected.
+ */
+export function parseProxyListenAddress(raw: string): ListenAddress {
+  const match = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(raw.trim());
+  const host = match?.[1];
+  const port = Number(match?.[2]);
+  if (host === undefined || !Number.isInteger(port) || port > 65_535) throw new Error(LOOPBACK_EXPECTED);
+  if (!isLoopbackHost(host)) throw new Error(LOOPBACK_EXPECTED);
+  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port };
+}
+
+/** Exit 2 (ConfigError) for a listen host that is not loopback. */
+export function assertLoopbackListenHost(host: string): void {
+  if (!isLoopbackHost(host)) {
+    throw new ConfigError(`invalid ${PROXY_FLAG} (${AgentEnv.proxyAddr}) host "${host}": expected ${LOOPBACK_EXPECTED}`);
+  }
+}
+
+/** The token to use at `nowMs`, or undefined when there is none or it has expired. */
+export function usableToken(token: StoredToken | undefined, nowMs: number): StoredToken | undefined {
+  return token !== undefined && token.expiresAtMs > nowMs && token.accessToken !== '' ? token : undefined;
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies drop too. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Client headers that never go upstream: its credentials, its Host, and Expect (undici refuses it). */
+const DROPPED_REQUEST_HEADERS = new Set(['authorization', 'x-api-key', 'host', 'expect', 'content-length', 'anthropic-beta']);
+
+function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  const joined = Array.isArray(value) ? value.join(',') : value;
+  return new Set(joined.split(',').map((token) => token.trim().toLowerCase()).filter((token) => token !== ''));
+}
+
+/** `anthropic-beta` with `beta` added once, the client's other betas kept in order, no duplicates. */
+export function mergeAnthropicBeta(existing: string | readonly string[] | undefined, beta: string): string {
+  const values = existing === undefined ? [] : typeof existing === 'string' ? [existing] : existing;
+  const betas: string[] = [];
+  for (const value of values) {
+    for (const item of value.split(',')) {
+      const trimmed = item.trim();
+      if (trimmed !== '' && !betas.includes(trimmed)) betas.push(trimmed);
+    }
+  }
+  if (!betas.includes(beta)) betas.push(beta);
+  return betas.join(',');
+}
+
+/** True when the client request carries a body (a length above zero, or chunked). */
+export function requestHasBody(headers: IncomingHttpHeaders): boolean {
+  if (headers['transfer-encoding'] !== undefined) return true;
+  const length = headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/**
+ * The headers sent upstream: the client's, minus its credentials and hop-by-hop headers,
+ * plus the Bearer token and the OAuth beta. Content-Length is kept only with a body.
+ */
+export function buildUpstreamHeaders(client: IncomingHttpHeaders, accessToken: string): Record<string, string | string[]> {
+  const named = connectionTokens(client.connection);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(client)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || DROPPED_REQUEST_HEADERS.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  const length = client['content-length'];
+  if (length !== undefined && length !== '0') out['content-length'] = length;
+  out['anthropic-beta'] = mergeAnthropicBeta(client['anthropic-beta'], TokenExchange.oauthBeta);
+  out.authorization = `${TokenExchange.tokenType} ${accessToken}`;
+  return out;
+}
+
+/** The upstream's response headers minus hop-by-hop ones (Node sets its own framing). */
+export function buildClientResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const named = connectionTokens(upstream.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+export interface ProxyErrorAnswer {
+  readonly status: number;
+  /** The Anthropic API error type (`{"type":"error","error":{"type",…}}`). */
+  readonly type: string;
+  readonly message: string;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+/** 504 for an upstream that did not answer in time, 502 for any other upstream failure. */
+export function classifyUpstreamError(error: unknown): ProxyErrorAnswer {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) {
+    return { status: 504, type: 'timeout_error', message: `anthropic-wif proxy: the upstream API did not answer in time (${code})` };
+  }
+  const what = typeof code === 'string' ? code : 'connection failed';
+  return { status: 502, type: 'api_error', message: `anthropic-wif proxy: could not reach the upstream API (${what})` };
+}
+
+export const NO_TOKEN_ANSWER: ProxyErrorAnswer = {
+  status: 503,
+  type: 'api_error',
+  message:
+    'anthropic-wif proxy: no valid access token (none minted yet, or the last one expired and no new one could be minted); see the anthropic-wif-agent container logs',
+};
+
+const BAD_TARGET_ANSWER: ProxyErrorAnswer = {
+  status: 400,
+  type: 'invalid_request_error',
+  message: 'anthropic-wif proxy: expected an origin-form request target such as /v1/messages (this is not a forward proxy)',
+};
+
+/** The Anthropic API error shape, so SDKs surface the message as they would the API's own. */
+export function errorBody(answer: ProxyErrorAnswer): string {
+  return JSON.stringify({ type: 'error', error: { type: answer.type, message: answer.message } });
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics
+
+interface ProxyMetrics {
+  readonly requests: Counter<'status'>;
+  readonly upstreamSeconds: Histogram;
+  readonly requestBytes: { inc(value: number): void };
+  readonly responseBytes: { inc(value: number): void };
+}
+
+function createProxyMetrics(registry: Registry): ProxyMetrics {
+  const registers = [registry];
+  const requests = new Counter({
+    name: Metric.proxyRequestsTotal,
+    help: 'Requests answered by the proxy, by HTTP status sent to the client (499: the client went away first).',
+    labelNames: ['status'] as const,
+    registers,
+  });
+  const upstreamSeconds = new Histogram({
+    name: Metric.proxyUpstreamDurationSeconds,
+    help: 'Time from forwarding a request to receiving the upstream response headers.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    registers,
+  });
+  const bytes = new Counter({
+    name: Metric.proxyBytesTotal,
+    help: 'Body bytes streamed through the proxy (request: client to upstream; response: upstream to client).',
+    labelNames: ['direction'] as const,
+    registers,
+  });
+  return { requests, upstreamSeconds, requestBytes: bytes.labels('request'), responseBytes: bytes.labels('response') };
+}
+
+// ---------------------------------------------------------------------------------------
+// The server
+
+interface ProxyRuntime {
+  readonly pool: Pool;
+  readonly basePath: string;
+  readonly options: ProxyOptions;
+  readonly metrics: ProxyMetrics;
+  readonly monotonicNowMs: () => number;
+}
+
+function sendAnswer(res: ServerResponse, answer: ProxyErrorAnswer, metrics: ProxyMetrics): void {
+  const body = errorBody(answer);
+  metrics.requests.inc({ status: String(answer.status) });
+  res.writeHead(answer.status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(answer.status === 503 ? { 'retry-after': '1' } : {}),
+  });
+  res.end(body);
+}
+
+/** Thrown into the upstream request when the client goes away, so undici frees it at once. */
+class ClientGoneError extends Error {
+  constructor() {
+    super('the client closed the connection');
+    this.name = 'ClientGoneError';
+  }
+}
+
+/** One forwarded request: relays undici's callbacks to the client response with backpressure. */
+class ForwardedRequest implements Dispatcher.DispatchHandler {
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #runtime: ProxyRuntime;
+  readonly #startedMs: number;
+  #controller: Dispatcher.DispatchController | undefined;
+  #clientGone = false;
+  #waitingForDrain = false;
+  #requestBytes = 0;
+  #responseBytes = 0;
+
+  constructor(req: IncomingMessage, res: ServerResponse, runtime: ProxyRuntime) {
+    this.#req = req;
+    this.#res = res;
+    this.#runtime = runtime;
+    this.#startedMs = runtime.monotonicNowMs();
+    res.on('close', this.#onClientClose);
+  }
+
+  readonly #onClientClose = (): void => {
+    if (this.#res.writableFinished) return;
+    this.#clientGone = true;
+    this.#controller?.abort(new ClientGoneError());
+  };
+
+  readonly #onDrain = (): void => {
+    this.#waitingForDrain = false;
+    this.#controller?.resume();
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#clientGone) controller.abort(new ClientGoneError());
+  }
+
+  onBodySent(chunk: Buffer): void {
+    this.#requestBytes += chunk.length;
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    const { metrics } = this.#runtime;
+    metrics.upstreamSeconds.observe((this.#runtime.monotonicNowMs() - this.#startedMs) / 1000);
+    metrics.requests.inc({ status: String(statusCode) });
+    this.#res.writeHead(statusCode, buildClientResponseHeaders(headers));
+    // An event stream's headers go out at once; other bodies share a packet with them.
+    if (String(headers['content-type']).startsWith('text/event-stream')) this.#res.flushHeaders();
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#responseBytes += chunk.length;
+    if (this.#res.write(chunk) || this.#waitingForDrain) return;
+    this.#waitingForDrain = true;
+    controller.pause();
+    this.#res.once('drain', this.#onDrain);
+  }
+
+  onResponseEnd(): void {
+    this.#res.end();
+    this.#finish(this.#res.statusCode);
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const { metrics, options } = this.#runtime;
+    if (this.#clientGone) {
+      if (!this.#res.headersSent) metrics.requests.inc({ status: '499' });
+      this.#finish(499);
+      return;
+    }
+    options.logger.warn(
+      { method: this.#req.method, path: pathOnly(this.#req.url), err: { code: (error as { code?: unknown }).code, message: error.message } },
+      'proxy: upstream request failed',
+    );
+    if (this.#res.headersSent) {
+      // The status is already out: cutting the connection is the only way to tell the client.
+      this.#res.destroy(error);
+      this.#finish(this.#res.statusCode);
+      return;
+    }
+    const answer = classifyUpstreamError(error);
+    sendAnswer(this.#res, answer, metrics);
+    this.#finish(answer.status);
+  }
+
+  #finish(status: number): void {
+    const { metrics, options } = this.#runtime;
+    metrics.requestBytes.inc(this.#requestBytes);
+    metrics.responseBytes.inc(this.#responseBytes);
+    this.#res.off('close', this.#onClientClose);
+    this.#res.off('drain', this.#onDrain);
+    if (options.logger.isLevelEnabled('debug')) {
+      options.logger.debug(
+        {
+          method: this.#req.method,
+          path: pathOnly(this.#req.url),
+          status,
+          durationMs: Math.round(this.#runtime.monotonicNowMs() - this.#startedMs),
+          requestBytes: this.#requestBytes,
+          responseBytes: this.#responseBytes,
+        },
+        'proxy: request done',
+      );
+    }
+  }
+}
+
+/** The request path without its query string, for logs. */
+function pathOnly(url: string | undefined): string {
+  const raw = url ?? '';
+  const q = raw.indexOf('?');
+  return q === -1 ? raw : raw.slice(0, q);
+}
+
+function handleRequest(req: IncomingMessage, res: ServerResponse, runtime: ProxyRuntime): void {
+  const { options, metrics } = runtime;
+  const token = usableToken(options.currentToken(), options.clock.now());
+  const target = req.url ?? '';
+  if (!target.startsWith('/')) {
+    sendAnswer(res, BAD_TARGET_ANSWER, metrics);
+    return;
+  }
+  if (token === undefined) {
+    sendAnswer(res, NO_TOKEN_ANSWER, metrics);
+    return;
+  }
+  const handler = new ForwardedRequest(req, res, runtime);
+  runtime.pool.dispatch(
+    {
+      path: runtime.basePath + target,
+      method: req.method ?? 'GET',
+      headers: buildUpstreamHeaders(req.headers, token.accessToken),
+      body: requestHasBody(req.headers) ? req : null,
+    },
+    handler,
+  );
+}
+
+function upstreamParts(upstreamUrl: string): { origin: string; basePath: string } {
+  let url: URL;
+  try {
+    url = new URL(upstreamUrl);
+  } catch {
+    throw new ConfigError(`invalid ${AgentEnv.upstreamUrl} "${upstreamUrl}": expected an http(s) URL such as ${Default.baseUrl}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError(`invalid ${AgentEnv.upstreamUrl} "${upstreamUrl}": expected an http(s) URL such as ${Default.baseUrl}`);
+  }
+  return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
+}
+
+function listen(server: Server, address: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(new WifError('proxy-listen', `the proxy cannot listen on ${address.host}:${address.port} (${error.code ?? error.message})`));
+    };
+    server.once('error', onError);
+    server.listen({ host: address.host, port: address.port }, () => {
+      server.off('error', onError);
+      const bound = server.address();
+      resolve(typeof bound === 'object' && bound !== null ? { host: address.host, port: bound.port } : address);
+    });
+  });
+}
+
+const CLIENT_KEEP_ALIVE_MS = 60_000;
+const UPSTREAM_KEEP_ALIVE_MS = 30_000;
+
+/** Starts the proxy on a loopback address; a non-loopback host is a ConfigError (exit 2). */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  assertLoopbackListenHost(options.listen.host);
+  const timeouts = { ...DEFAULT_PROXY_TIMEOUTS, ...options.timeouts };
+  const { origin, basePath } = upstreamParts(options.upstreamUrl);
+  const pool = new Pool(origin, {
+    connectTimeout: timeouts.connectMs,
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyIdleMs,
+    keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+  });
+  const runtime: ProxyRuntime = {
+    pool,
+    basePath,
+    options,
+    metrics: createProxyMetrics(options.registry ?? new Registry()),
+    monotonicNowMs: options.monotonicNowMs ?? (() => performance.now()),
+  };
+  const server = createServer((req, res) => {
+    handleRequest(req, res, runtime);
+  });
+  // Longer than the SDKs' own idle timeout, so the client, not the proxy, closes an idle socket.
+  server.keepAliveTimeout = CLIENT_KEEP_ALIVE_MS;
+  let address: ListenAddress;
+  try {
+    address = await listen(server, options.listen);
+  } catch (error) {
+    await pool.destroy();
+    throw error;
+  }
+  options.logger.info({ listen: `${address.host}:${address.port}`, upstream: origin + basePath }, 'proxy: listening');
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    get listening(): boolean {
+      return server.listening;
+    },
+    close: () => (closing ??= closeProxy(server, pool, { clock: options.clock, graceMs: timeouts.shutdownGraceMs })),
+  };
+}
+
+async function closeProxy(server: Server, pool: Pool, how: { readonly clock: Clock; readonly graceMs: number }): Promise<void> {
+  const closed = new Promise<void>((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+  });
+  server.closeIdleConnections();
+  const grace = new AbortController();
+  const finishedInTime = await Promise.race([closed.then(() => true), how.clock.sleep(how.graceMs, grace.signal).then(() => false, () => false)]);
+  grace.abort();
+  if (!finishedInTime) {
+    server.closeAllConnections();
+    await closed;
+  }
+  await pool.destroy();
+}
