@@ -1,0 +1,499 @@
+/**
+ * The refresher: a thin async driver around the pure planner (refresh-schedule.ts). It reads
+ * the identity token source, exchanges new assertions, keeps the token files in step with the
+ * newest valid token, and records each assertion in the state file before it is sent, so a
+ * restart never replays one.
+ *
+ * Every wait goes through the injected Clock, every jitter through the injected Random.
+ */
+import type { Clock, Random } from '../runtime/clock.ts';
+import { WifError, describeError } from '../runtime/errors.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { Annotation, Limit, OutputFile } from './contract.ts';
+import { ExchangeError, type TokenExchanger } from './exchange.ts';
+import type { AgentState, ProfileSettings, StoredToken, TokenFileStore } from './files.ts';
+import type { IdentityTokenSource } from './identity-sources.ts';
+import { checkIdentityToken, type IdentityToken } from './identity-token.ts';
+import {
+  DEFAULT_REFRESH_POLICY,
+  backoffDelayMs,
+  decideAfterExchange,
+  decideAfterRead,
+  expireToken,
+  initialState,
+  nextWakeAt,
+  onSourceChanged,
+  rotationGap,
+  type AssertionFacts,
+  type ExchangeOutcome,
+  type PlanContext,
+  type ReadDecision,
+  type RefreshPolicy,
+  type RefreshState,
+  type RotationGap,
+  type SavedAssertion,
+} from './refresh-schedule.ts';
+
+/** What the refresher reports as it goes (metrics implement this; every member optional). */
+export interface RefreshEvents {
+  exchangeFinished?(result: 'success' | 'failure', durationMs: number): void;
+  /** The token in the files changed; undefined when they were removed. */
+  accessTokenOnDisk?(expiresAtMs: number | undefined): void;
+  identityTokenRead?(expiresAtMs: number | undefined): void;
+  /** Seconds without a valid token per rotation (0 when the lifetimes fit). */
+  rotationGap?(gapSeconds: number): void;
+  fileWriteFailed?(): void;
+}
+
+export interface RefresherOptions {
+  readonly source: IdentityTokenSource;
+  readonly exchanger: TokenExchanger;
+  readonly store: TokenFileStore;
+  readonly profile: ProfileSettings;
+  /** The audience the identity token must carry; undefined skips the check. */
+  readonly expectedAudience: string | undefined;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly events?: RefreshEvents | undefined;
+  readonly policy?: RefreshPolicy | undefined;
+  /** The loop wakes at least this often, so /healthz can tell it is alive. */
+  readonly heartbeatMs?: number | undefined;
+}
+
+export interface RefresherStatus {
+  /** When the loop last woke up (Unix ms). */
+  readonly lastTickMs: number;
+  /** Expiry of the token in the files, or undefined when there is none. */
+  readonly tokenOnDiskExpiresAtMs: number | undefined;
+}
+
+export type OnceResult = { readonly kind: 'minted' | 'adopted'; readonly expiresAtMs: number };
+
+/** Why `--once` / `token` could not produce a token. */
+export class RefreshFailedError extends WifError {}
+
+export const DEFAULT_HEARTBEAT_MS = 60_000;
+/** `/healthz` fails when the loop has not woken for this long (a step is bounded by the read and exchange timeouts). */
+export const LIVENESS_STALE_MS = 180_000;
+/** `--once` gives up after this many transient failures in a row. */
+export const ONCE_MAX_ATTEMPTS = 5;
+const ONCE_MAX_FILE_ATTEMPTS = 3;
+
+/** A token the refresher holds, with the assertion it came from. `token` is secret. */
+interface HeldToken {
+  readonly token: StoredToken;
+  readonly obtainedAtMs: number;
+  readonly assertion: Pick<AssertionFacts, 'key' | 'hasJti'> | undefined;
+}
+
+type SourceRead =
+  | { readonly kind: 'assertion'; readonly assertion: AssertionFacts; readonly identity: IdentityToken }
+  | { readonly kind: 'unusable'; readonly message: string };
+
+interface ExchangeAttempt {
+  readonly outcome: ExchangeOutcome;
+  readonly error: unknown;
+}
+
+export class Refresher {
+  readonly #o: RefresherOptions;
+  readonly #policy: RefreshPolicy;
+  readonly #events: RefreshEvents;
+  #plan: RefreshState;
+  /** The newest valid token (what the files should hold). */
+  #minted: HeldToken | undefined;
+  /** What the files hold now. */
+  #written: HeldToken | undefined;
+  #profileWritten = false;
+  #fileFailures = 0;
+  #fileRetryAtMs = 0;
+  #sourceChanged = false;
+  #wake: AbortController | undefined;
+  #lastTickMs: number;
+  #gapReported = false;
+  #lastSourceMessage: string | undefined;
+  #started = false;
+
+  constructor(options: RefresherOptions) {
+    this.#o = options;
+    this.#policy = options.policy ?? DEFAULT_REFRESH_POLICY;
+    this.#events = options.events ?? {};
+    this.#lastTickMs = options.clock.now();
+    this.#plan = { phase: 'awaiting-assertion', token: undefined, nextReadAtMs: this.#lastTickMs, spentKeys: [], failures: 0 };
+  }
+
+  /** Adopts a valid token and the state file from disk, and writes the profile. Idempotent. */
+  async start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    const { store, clock } = this.#o;
+    const [disk, saved] = await Promise.all([this.#readOrWarn(() => store.readToken(), OutputFile.credentials), this.#readOrWarn(() => store.readState(), OutputFile.state)]);
+    const nowMs = clock.now();
+    this.#plan = initialState({ adopted: disk, saved: savedAssertion(saved) }, this.#context(nowMs));
+    if (disk !== undefined) {
+      const assertion = saved?.outcome === 'accepted' ? { key: saved.assertionKey, hasJti: saved.hasJti } : undefined;
+      const held: HeldToken = { token: disk, obtainedAtMs: this.#plan.token?.obtainedAtMs ?? nowMs, assertion };
+      this.#written = held;
+      if (disk.expiresAtMs > nowMs) this.#minted = held;
+      this.#events.accessTokenOnDisk?.(disk.expiresAtMs);
+      this.#o.logger.info(
+        { expiresAt: iso(disk.expiresAtMs), assertionSpent: this.#plan.spentKeys.length > 0, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
+        disk.expiresAtMs > nowMs ? 'adopted the access token already on disk' : 'found an expired access token on disk; removing it',
+      );
+    }
+    await this.#syncFiles(nowMs);
+  }
+
+  /** Keeps the files fresh until `signal` aborts. Never throws for a refresh failure. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.start();
+    const stopWatching = this.#o.source.watch?.(() => {
+      this.#sourceChanged = true;
+      if (this.#plan.phase === 'awaiting-assertion') this.#wake?.abort();
+    });
+    try {
+      while (!signal.aborted) await this.#stepSafely(signal);
+    } finally {
+      stopWatching?.();
+    }
+  }
+
+  /**
+   * One token for `--once` and `token`: adopts a comfortably valid token on disk, else
+   * exchanges the current assertion (retrying transient failures a few times) and writes
+   * the files. Throws RefreshFailedError (or the exchange's own error) when it cannot.
+   */
+  async once(signal: AbortSignal): Promise<OnceResult> {
+    await this.start();
+    const adopted = this.#written;
+    if (adopted !== undefined && adopted.token.expiresAtMs - this.#o.clock.now() > this.#policy.sdkWindowMs) {
+      this.#o.logger.info({ expiresAt: iso(adopted.token.expiresAtMs) }, 'a valid access token is already on disk; not exchanging again');
+      return { kind: 'adopted', expiresAtMs: adopted.token.expiresAtMs };
+    }
+    for (;;) {
+      const attempt = await this.#attemptOnce(signal);
+      if (attempt.outcome.kind === 'minted') return { kind: 'minted', expiresAtMs: await this.#writeOnce(signal) };
+      if (attempt.outcome.kind !== 'transient' || this.#plan.failures >= ONCE_MAX_ATTEMPTS) throw onceFailure(attempt.error);
+      await this.#o.clock.sleep(Math.max(0, this.#plan.nextReadAtMs - this.#o.clock.now()), signal);
+    }
+  }
+
+  /** The newest valid token, for the proxy. Secret: never log it. */
+  currentToken(): StoredToken | undefined {
+    const held = this.#minted;
+    return held !== undefined && held.token.expiresAtMs > this.#o.clock.now() ? held.token : undefined;
+  }
+
+  status(): RefresherStatus {
+    return { lastTickMs: this.#lastTickMs, tokenOnDiskExpiresAtMs: this.#written?.token.expiresAtMs };
+  }
+
+  /** The planner's view, for tests and the fleet simulation. */
+  plan(): RefreshState {
+    return this.#plan;
+  }
+
+  // -------------------------------------------------------------------------------------
+  // The loop
+
+  async #stepSafely(signal: AbortSignal): Promise<void> {
+    try {
+      await this.#step(signal);
+    } catch (error) {
+      if (signal.aborted) return;
+      // A bug, not a refresh failure (those are handled in #step): keep the loop alive.
+      this.#o.logger.error({ error: errorFields(error) }, 'refresh loop error; continuing');
+      await this.#o.clock.sleep(this.#policy.backoffMaxMs, signal).catch(() => undefined);
+    }
+  }
+
+  async #step(signal: AbortSignal): Promise<void> {
+    const nowMs = this.#o.clock.now();
+    this.#lastTickMs = nowMs;
+    this.#dropExpired(nowMs);
+    if (this.#sourceChanged) {
+      this.#sourceChanged = false;
+      this.#plan = onSourceChanged(this.#plan, nowMs);
+    }
+    if (this.#filesDue(nowMs)) {
+      await this.#syncFiles(nowMs);
+      return;
+    }
+    if (nowMs >= this.#plan.nextReadAtMs) {
+      await this.#refresh(signal);
+      return;
+    }
+    await this.#sleepUntil(this.#wakeAt(), signal);
+  }
+
+  #dropExpired(nowMs: number): void {
+    this.#plan = expireToken(this.#plan, nowMs);
+    if (this.#minted !== undefined && this.#minted.token.expiresAtMs <= nowMs) this.#minted = undefined;
+  }
+
+  #filesOutOfStep(): boolean {
+    return !this.#profileWritten || this.#minted !== this.#written;
+  }
+
+  #filesDue(nowMs: number): boolean {
+    return this.#filesOutOfStep() && nowMs >= this.#fileRetryAtMs;
+  }
+
+  #wakeAt(): number {
+    const fileAt = this.#filesOutOfStep() ? this.#fileRetryAtMs : Number.POSITIVE_INFINITY;
+    const writtenExpiry = this.#written?.token.expiresAtMs ?? Number.POSITIVE_INFINITY;
+    return Math.min(nextWakeAt(this.#plan), fileAt, writtenExpiry);
+  }
+
+  async #sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
+    const { clock } = this.#o;
+    const ms = Math.min(Math.max(0, atMs - clock.now()), this.#o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    const wake = new AbortController();
+    this.#wake = wake;
+    try {
+      await clock.sleep(ms, AbortSignal.any([signal, wake.signal]));
+    } catch {
+      // Woken by a source change, or stopping: the loop re-plans or ends.
+    } finally {
+      this.#wake = undefined;
+    }
+  }
+
+  async #refresh(signal: AbortSignal): Promise<void> {
+    const read = await this.#readSource(signal);
+    const decision = decideAfterRead(this.#plan, read, this.#context(this.#o.clock.now()));
+    this.#plan = decision.state;
+    if (decision.action === 'wait') {
+      this.#logWait(decision);
+      return;
+    }
+    if (read.kind === 'assertion') await this.#exchange(read, signal);
+  }
+
+  #logWait(decision: Extract<ReadDecision, { action: 'wait' }>): void {
+    if (decision.reason === 'assertion-spent') {
+      this.#o.logger.debug({ nextReadAt: iso(decision.state.nextReadAtMs) }, 'identity token already exchanged; waiting for a new one');
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Reading and exchanging
+
+  async #readSource(signal: AbortSignal): Promise<SourceRead> {
+    const { source, clock, logger } = this.#o;
+    try {
+      const identity = await source.read(signal);
+      checkIdentityToken(identity, { expectedAudience: this.#o.expectedAudience, nowSeconds: Math.floor(clock.now() / 1000) });
+      const assertion = assertionFacts(identity);
+      this.#events.identityTokenRead?.(assertion.expiresAtMs);
+      if (this.#lastSourceMessage !== undefined) logger.info({ source: source.description }, 'identity token is usable again');
+      this.#lastSourceMessage = undefined;
+      return { kind: 'assertion', assertion, identity };
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const message = describeError(error);
+      // Once per distinct problem: a missing file re-read every few seconds must not flood the log.
+      if (message !== this.#lastSourceMessage) logger.warn({ source: source.description, error: errorFields(error) }, `identity token unusable: ${message}`);
+      this.#lastSourceMessage = message;
+      return { kind: 'unusable', message };
+    }
+  }
+
+  async #exchange(read: Extract<SourceRead, { kind: 'assertion' }>, signal: AbortSignal): Promise<ExchangeAttempt> {
+    const { clock, exchanger, logger } = this.#o;
+    const { assertion } = read;
+    await this.#recordState(assertion, 'sent', clock.now());
+    const startedMs = clock.now();
+    let attempt: ExchangeAttempt;
+    try {
+      const minted = await exchanger.exchange(read.identity.jwt, signal);
+      this.#events.exchangeFinished?.('success', clock.now() - startedMs);
+      const times = { obtainedAtMs: minted.obtainedAtMs, expiresAtMs: minted.expiresAtMs };
+      this.#minted = { token: { accessToken: minted.accessToken, expiresAtMs: minted.expiresAtMs }, obtainedAtMs: minted.obtainedAtMs, assertion };
+      this.#fileRetryAtMs = 0;
+      attempt = { outcome: { kind: 'minted', token: times }, error: undefined };
+      this.#plan = decideAfterExchange(this.#plan, assertion, attempt.outcome, this.#context(clock.now()));
+      logger.info(
+        { expiresAt: iso(minted.expiresAtMs), lifetimeSeconds: Math.round((minted.expiresAtMs - minted.obtainedAtMs) / 1000), requestId: minted.requestId, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
+        'obtained a new access token',
+      );
+      this.#checkRotationGap(times, assertion);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      this.#events.exchangeFinished?.('failure', clock.now() - startedMs);
+      attempt = { outcome: failureOutcome(error), error };
+      this.#plan = decideAfterExchange(this.#plan, assertion, attempt.outcome, this.#context(clock.now()));
+      this.#logFailure(attempt);
+      if (attempt.outcome.kind === 'rejected') await this.#recordState(assertion, 'rejected', clock.now());
+    }
+    return attempt;
+  }
+
+  #logFailure(attempt: ExchangeAttempt): void {
+    const fields = { error: errorFields(attempt.error), failures: this.#plan.failures, nextAttemptAt: iso(this.#plan.nextReadAtMs) };
+    const messages: Record<ExchangeOutcome['kind'], string> = {
+      minted: '',
+      transient: 'token exchange failed (transient); retrying',
+      rejected: 'token exchange rejected (401); this identity token will not be sent again, waiting for a new one',
+      invalid: 'token exchange failed and retrying will not help until the configuration changes; retrying at the capped interval',
+    };
+    this.#o.logger[attempt.outcome.kind === 'transient' ? 'warn' : 'error'](fields, messages[attempt.outcome.kind]);
+  }
+
+  #checkRotationGap(token: { obtainedAtMs: number; expiresAtMs: number }, assertion: AssertionFacts): void {
+    if (this.#o.source.kind !== 'file') return;
+    const gap = rotationGap(token, assertion, this.#policy);
+    this.#events.rotationGap?.(gap?.gapSeconds ?? 0);
+    if (gap === undefined || this.#gapReported) return;
+    this.#gapReported = true;
+    this.#o.logger.error({ ...gap }, describeRotationGap(gap));
+  }
+
+  async #recordState(assertion: Pick<AssertionFacts, 'key' | 'hasJti'>, outcome: AgentState['outcome'], atMs: number): Promise<void> {
+    try {
+      await this.#o.store.writeState({ version: 1, assertionKey: assertion.key, hasJti: assertion.hasJti, outcome, atMs });
+    } catch (error) {
+      // Not fatal: the in-memory record still prevents a replay until the next restart.
+      this.#events.fileWriteFailed?.();
+      this.#o.logger.warn({ error: errorFields(error), outcome }, 'could not record the assertion in the state file');
+    }
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Files
+
+  /** Brings the files in step with the newest valid token: write it, or remove an expired one. */
+  async #syncFiles(nowMs: number): Promise<void> {
+    const { store, logger } = this.#o;
+    const want = this.#minted;
+    try {
+      if (!this.#profileWritten) {
+        await store.writeProfile(this.#o.profile);
+        this.#profileWritten = true;
+      }
+      if (want === this.#written) return;
+      if (want === undefined) await store.removeToken();
+      else await store.writeToken(want.token, nowMs);
+    } catch (error) {
+      this.#fileFailures += 1;
+      this.#fileRetryAtMs = nowMs + backoffDelayMs(this.#fileFailures, this.#policy, this.#o.random);
+      this.#events.fileWriteFailed?.();
+      logger.error({ error: errorFields(error), outputDir: store.outputDir, retryAt: iso(this.#fileRetryAtMs) }, 'could not update the token files; the previous files are left as they were');
+      return;
+    }
+    this.#fileFailures = 0;
+    const previous = this.#written;
+    this.#written = want;
+    this.#events.accessTokenOnDisk?.(want?.token.expiresAtMs);
+    if (want === undefined) {
+      logger.warn({ expiredAt: previous === undefined ? undefined : iso(previous.token.expiresAtMs) }, 'the access token expired and no new one could be minted yet; removed the token files');
+      return;
+    }
+    logger.debug({ expiresAt: iso(want.token.expiresAtMs) }, 'wrote the token files');
+    if (want.assertion !== undefined) await this.#recordState(want.assertion, 'accepted', want.obtainedAtMs);
+  }
+
+  async #attemptOnce(signal: AbortSignal): Promise<ExchangeAttempt> {
+    const read = await this.#readSource(signal);
+    if (read.kind === 'unusable') throw new RefreshFailedError('identity-token-unusable', read.message);
+    const decision = decideAfterRead(this.#plan, read, this.#context(this.#o.clock.now()));
+    this.#plan = decision.state;
+    if (decision.action === 'wait') {
+      throw new RefreshFailedError('assertion-spent', `the identity token from ${this.#o.source.description} was already exchanged and no valid access token is on disk`, {
+        hint: `assertions are single-use and a restart must not replay one: wait for a new identity token (the kubelet rotates it at 80 % of its lifetime), or delete ${OutputFile.state} in the output directory if it is stale`,
+      });
+    }
+    return this.#exchange(read, signal);
+  }
+
+  /** Writes the freshly minted token, retrying a failing disk a few times. */
+  async #writeOnce(signal: AbortSignal): Promise<number> {
+    const { clock } = this.#o;
+    for (let attempt = 1; ; attempt++) {
+      await this.#syncFiles(clock.now());
+      const written = this.#written;
+      if (written !== undefined && written === this.#minted) return written.token.expiresAtMs;
+      if (attempt >= ONCE_MAX_FILE_ATTEMPTS) {
+        throw new RefreshFailedError('files-not-written', `obtained an access token but could not write the token files in ${this.#o.store.outputDir}`);
+      }
+      await clock.sleep(Math.max(0, this.#fileRetryAtMs - clock.now()), signal);
+    }
+  }
+
+  async #readOrWarn<T>(read: () => Promise<T | undefined>, what: string): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (error) {
+      this.#o.logger.warn({ error: errorFields(error), file: what }, 'could not read a file left by an earlier run; ignoring it');
+      return undefined;
+    }
+  }
+
+  #context(nowMs: number): PlanContext {
+    return { nowMs, rotatesOnItsOwn: this.#o.source.rotatesOnItsOwn, policy: this.#policy, random: this.#o.random };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pure helpers
+
+export function assertionFacts(identity: IdentityToken): AssertionFacts {
+  const { iat, exp } = identity.claims;
+  return {
+    key: identity.assertionKey,
+    hasJti: identity.hasJti,
+    issuedAtMs: iat === undefined ? undefined : iat * 1000,
+    expiresAtMs: exp === undefined ? undefined : exp * 1000,
+  };
+}
+
+function savedAssertion(state: AgentState | undefined): SavedAssertion | undefined {
+  return state === undefined ? undefined : { assertionKey: state.assertionKey, hasJti: state.hasJti, outcome: state.outcome, atMs: state.atMs };
+}
+
+/** How the planner should treat a failed exchange. */
+export function failureOutcome(error: unknown): ExchangeOutcome {
+  if (!(error instanceof ExchangeError)) return { kind: 'transient', retryAfterMs: undefined };
+  if (error.retryable) return { kind: 'transient', retryAfterMs: error.retryAfterSeconds === undefined ? undefined : error.retryAfterSeconds * 1000 };
+  return error.kind === 'rejected' ? { kind: 'rejected' } : { kind: 'invalid' };
+}
+
+function onceFailure(error: unknown): Error {
+  if (error instanceof WifError) return error;
+  return new RefreshFailedError('exchange-failed', `token exchange failed: ${describeError(error)}`);
+}
+
+/** The loud, one-time explanation of the too-short case, with the numbers and the fix. */
+export function describeRotationGap(gap: RotationGap): string {
+  const fixes = [
+    ...(gap.maxTokenExpirationSeconds === undefined ? [] : [`lower the pod's ${Annotation.tokenExpiration} annotation to ${gap.maxTokenExpirationSeconds} or less`]),
+    `raise the federation rule's token lifetime to ${gap.minRuleLifetimeSeconds} s or more`,
+  ];
+  return (
+    `access tokens live ${gap.tokenLifetimeSeconds} s but a new identity token only arrives every ${gap.rotationIntervalSeconds} s: ` +
+    `for ${gap.gapSeconds} s of each rotation there is no valid token and the token files are removed. ` +
+    `Fix: ${fixes.join(', or ')}.`
+  );
+}
+
+/** Log-safe fields for any thrown value: WifError's own summary, never a stack or cause chain. */
+export function errorFields(error: unknown): Record<string, unknown> {
+  if (error instanceof WifError) return error.toJSON();
+  return { message: describeError(error) };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** `/readyz`: a token valid for at least another 30 s is on disk. */
+export function isTokenReady(status: RefresherStatus, nowMs: number): boolean {
+  const expiresAt = status.tokenOnDiskExpiresAtMs;
+  return expiresAt !== undefined && expiresAt - nowMs >= Limit.readyMinValiditySeconds * 1000;
+}
+
+/** `/healthz`: the refresh loop woke recently. */
+export function isLoopAlive(status: RefresherStatus, nowMs: number): boolean {
+  return nowMs - status.lastTickMs <= LIVENESS_STALE_MS;
+}
