@@ -142,7 +142,7 @@ describe('encodeAdmissionResponse', () => {
 describe('pod facts for the lookup and the log', () => {
   const request: AdmissionRequestView = { uid: 'u', operation: 'CREATE', namespace: 'ns-from-request', name: undefined, subResource: undefined, dryRun: false, object: undefined };
 
-  it.each([
+  it.each<{ spec: JsonObject; want: string }>([
     { spec: { serviceAccountName: 'web' }, want: 'web' },
     { spec: { serviceAccount: 'legacy' }, want: 'legacy' },
     { spec: { serviceAccountName: '' }, want: 'default' },
@@ -151,7 +151,7 @@ describe('pod facts for the lookup and the log', () => {
     expect(podServiceAccountName({ spec })).toBe(want);
   });
 
-  it.each([
+  it.each<{ pod: JsonObject | undefined; req: AdmissionRequestView; want: string | undefined }>([
     { pod: { metadata: { name: 'p', generateName: 'g-' } }, req: request, want: 'p' },
     { pod: { metadata: { generateName: 'g-' } }, req: request, want: 'g-' },
     { pod: { metadata: {} }, req: { ...request, name: 'from-request' }, want: 'from-request' },
