@@ -112,7 +112,7 @@ export class Refresher {
   #wake: AbortController | undefined;
   #lastTickMs: number;
   #gapReported = false;
-  #lastSourceMessage: string | undefined;
+  #lastSourceProblem: string | undefined;
   #started = false;
 
   constructor(options: RefresherOptions) {
@@ -287,15 +287,16 @@ export class Refresher {
       checkIdentityToken(identity, { expectedAudience: this.#o.expectedAudience, nowSeconds: Math.floor(clock.now() / 1000) });
       const assertion = assertionFacts(identity);
       this.#events.identityTokenRead?.(assertion.expiresAtMs);
-      if (this.#lastSourceMessage !== undefined) logger.info({ source: source.description }, 'identity token is usable again');
-      this.#lastSourceMessage = undefined;
+      if (this.#lastSourceProblem !== undefined) logger.info({ source: source.description }, 'identity token is usable again');
+      this.#lastSourceProblem = undefined;
       return { kind: 'assertion', assertion, identity };
     } catch (error) {
       if (signal.aborted) throw error;
       const message = describeError(error);
-      // Once per distinct problem: a missing file re-read every few seconds must not flood the log.
-      if (message !== this.#lastSourceMessage) logger.warn({ source: source.description, error: errorFields(error) }, `identity token unusable: ${message}`);
-      this.#lastSourceMessage = message;
+      // Once per kind of problem: a missing file re-read every few seconds must not flood the log.
+      const problem = error instanceof WifError ? error.code : message;
+      if (problem !== this.#lastSourceProblem) logger.warn({ source: source.description, error: errorFields(error) }, `identity token unusable: ${message}`);
+      this.#lastSourceProblem = problem;
       return { kind: 'unusable', message };
     }
   }
