@@ -5,8 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangeError } from '../../agent/exchange.ts';
 import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
-import type { Refresher} from '../../agent/refresher.ts';
-import { RefreshFailedError, isLoopAlive, isTokenReady, type RefresherOptions } from '../../agent/refresher.ts';
+import { RefreshFailedError, isLoopAlive, isTokenReady, type Refresher, type RefresherOptions } from '../../agent/refresher.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import {
   FakeKubelet,
