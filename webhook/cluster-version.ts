@@ -115,7 +115,9 @@ export interface ClusterVersionWatch {
 export function watchClusterVersion(options: ClusterVersionWatchOptions): ClusterVersionWatch {
   const { setting, readVersion } = options;
   if (setting !== 'auto' || readVersion === undefined) {
-    options.onDecision(decideNativeSidecar(setting, { kind: 'no-cluster' }));
+    const decision = decideNativeSidecar(setting, { kind: 'no-cluster' });
+    options.logger.info({ nativeSidecar: decision.enabled, reason: decision.reason }, 'sidecar layout decided');
+    options.onDecision(decision);
     return { decided: Promise.resolve(), stop: () => undefined };
   }
   const controller = new AbortController();

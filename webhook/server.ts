@@ -146,9 +146,6 @@ export interface WebhookServer {
   close(graceMs: number): Promise<void>;
 }
 
-function send(res: Response, answer: HttpAnswer): void {
-  res.status(answer.status).type('application/json').send(answer.body);
-}
 
 interface HttpErrorLike {
   readonly status?: unknown;
@@ -170,14 +167,15 @@ function httpErrorAnswer(error: unknown, maxBodyBytes: number): HttpAnswer {
 
 function buildApp(options: WebhookServerOptions, isClosing: () => boolean): express.Express {
   const { logger, metrics } = options;
+  // While shutting down, every answer (even to a request that arrived before) closes its
+  // connection, so keep-alive connections drain instead of idling until the deadline.
+  const closeIfClosing = (res: Response): Response => (isClosing() ? res.setHeader('connection', 'close') : res);
+  const send = (res: Response, answer: HttpAnswer): void => {
+    closeIfClosing(res).status(answer.status).type('application/json').send(answer.body);
+  };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    // While shutting down, every answer closes its connection so the server can drain.
-    if (isClosing()) res.setHeader('connection', 'close');
-    next();
-  });
   app.post(HttpPath.mutate, express.raw({ type: () => true, limit: options.maxBodyBytes }), async (req: Request, res: Response) => {
     send(res, await options.handleAdmission(req.body as Uint8Array | undefined));
   });
@@ -189,7 +187,8 @@ function buildApp(options: WebhookServerOptions, isClosing: () => boolean): expr
     send(res, readiness.ready ? { status: 200, body: '{"status":"ready"}' } : { status: 503, body: JSON.stringify({ status: 'not ready', reasons: readiness.reasons }) });
   });
   app.get(HttpPath.metrics, async (_req: Request, res: Response) => {
-    res.status(200).type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    const text = await metrics.registry.metrics();
+    closeIfClosing(res).status(200).type(metrics.registry.contentType).send(text);
   });
   app.use((req: Request, res: Response) => {
     send(res, { status: 404, body: encodeErrorBody(404, `no route for ${req.method} ${req.path}`) });
