@@ -61,6 +61,12 @@ export const ContainerName = {
   init: 'anthropic-wif-init',
 } as const;
 
+/** Arguments of the injected containers (the image's entrypoint is the `anthropic-wif` CLI). */
+export const AgentArgs = {
+  sidecar: ['agent'],
+  init: ['agent', '--once'],
+} as const;
+
 // ---------------------------------------------------------------------------------------
 // Paths and files
 

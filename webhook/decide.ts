@@ -1,10 +1,19 @@
 /**
  * The pure decision: pod + ServiceAccount + defaults → skip | inject(plan) | deny(reason).
  * No logger, no client, no process.env.
- * OWNER: webhook-core. Signatures here are what the shell (admission.ts) codes against.
+ *
+ * A linear pipeline: opt-in (Pod annotation > Pod label > ServiceAccount annotation) →
+ * settings (Pod annotation > ServiceAccount annotation > defaults, each validated) → the
+ * pod-dependent plan (plan.ts). Any invalid input is a denial: nothing is half-injected.
  */
-import type { Mode } from '../agent/contract.ts';
+import { Annotation, type Mode } from '../agent/contract.ts';
+import type { ContainerInjection } from './injected-objects.ts';
 import type { JsonObject } from './json.ts';
+import { decideOptIn } from './opt-in.ts';
+import { planInjection } from './plan.ts';
+import { podAnnotations, podLabels, podNamespace, serviceAccountName } from './pod.ts';
+import { resolveSettings, unknownAnnotationWarnings, type AnnotationLayer } from './settings.ts';
+import type { ContainerRecord, Layout } from './status.ts';
 
 /** A ServiceAccount as the cache keeps it: only this project's annotations. */
 export interface ServiceAccountView {
@@ -48,14 +57,80 @@ export interface InjectionDefaults {
 /** Everything applyInjection needs; produced only by decideInjection. */
 export interface InjectionPlan {
   readonly mode: Mode;
-  readonly [key: string]: unknown;
+  readonly layout: Layout;
+  /** The webhook's volumes as they must be; any other volume of the webhook's is removed. */
+  readonly volumes: readonly JsonObject[];
+  /** The native sidecar or the legacy init container, placed by `agentInitIndex`. */
+  readonly initContainer: JsonObject | undefined;
+  /** The legacy layout's regular sidecar container. */
+  readonly sidecar: JsonObject | undefined;
+  /** What each container gets, by name. */
+  readonly containers: Readonly<Record<string, ContainerInjection>>;
+  /** What an earlier injection added to each container (from the status annotation), taken back first. */
+  readonly previous: Readonly<Record<string, ContainerRecord>>;
+  /** The value of the status annotation. */
+  readonly status: string;
 }
 
 export type InjectionDecision =
   | { readonly kind: 'skip'; readonly reason: string; readonly warnings: readonly string[] }
   | { readonly kind: 'inject'; readonly plan: InjectionPlan; readonly warnings: readonly string[] }
-  | { readonly kind: 'deny'; readonly reason: string; readonly warnings: readonly string[] };
+  | { readonly kind: 'deny'; readonly reason: string; readonly warnings: readonly string[]; readonly mode?: Mode };
 
-export function decideInjection(_pod: JsonObject, _serviceAccount: ServiceAccountLookup, _defaults: InjectionDefaults): InjectionDecision {
-  throw new Error('not implemented');
+/** How the ServiceAccount lookup shapes the decision. */
+interface AccountContext {
+  readonly name: string;
+  readonly layer: AnnotationLayer | undefined;
+  readonly warnings: readonly string[];
+  readonly missingHint: string | undefined;
+  readonly unreadable: string | undefined;
+}
+
+function accountContext(pod: JsonObject, lookup: ServiceAccountLookup): AccountContext {
+  const name = serviceAccountName(pod);
+  const namespace = podNamespace(pod);
+  const label = namespace === undefined ? name : `${namespace}/${name}`;
+  const none = { name, layer: undefined, warnings: [], missingHint: undefined, unreadable: undefined };
+  switch (lookup.kind) {
+    case 'found': {
+      const { serviceAccount } = lookup;
+      const where = ` on ServiceAccount ${serviceAccount.namespace}/${serviceAccount.name}`;
+      return { ...none, layer: { annotations: serviceAccount.annotations, where } };
+    }
+    case 'disabled':
+      return none;
+    case 'not-found':
+      return { ...none, warnings: [`ServiceAccount ${label} was not found: only the Pod's annotations and the webhook defaults apply`] };
+    case 'unavailable':
+      return {
+        ...none,
+        warnings: [
+          `could not read ServiceAccount ${label} (${lookup.reason}): its annotations were not consulted, ` +
+            `so only the Pod's annotations and the webhook defaults apply`,
+        ],
+        missingHint: `ServiceAccount ${label}, which may set them, could not be read (${lookup.reason}): retry`,
+        unreadable:
+          `could not read ServiceAccount ${label} (${lookup.reason}) to see whether its ${Annotation.inject} annotation ` +
+          `opts this pod in; retry, or set ${Annotation.inject} on the Pod`,
+      };
+  }
+}
+
+export function decideInjection(pod: JsonObject, serviceAccount: ServiceAccountLookup, defaults: InjectionDefaults): InjectionDecision {
+  const account = accountContext(pod, serviceAccount);
+  const podLayer: AnnotationLayer = { annotations: podAnnotations(pod), where: '' };
+  const optIn = decideOptIn({ podAnnotations: podLayer.annotations, podLabels: podLabels(pod), serviceAccount: account.layer });
+  if (optIn.kind === 'invalid') return { kind: 'deny', reason: optIn.message, warnings: [] };
+  if (optIn.kind === 'out') {
+    if (!optIn.decided && account.unreadable !== undefined) return { kind: 'deny', reason: account.unreadable, warnings: [] };
+    return { kind: 'skip', reason: optIn.reason, warnings: [] };
+  }
+  const layers = account.layer === undefined ? [podLayer] : [podLayer, account.layer];
+  const warnings = [...account.warnings, ...layers.flatMap(unknownAnnotationWarnings)];
+  const resolved = resolveSettings(layers, defaults, account.missingHint === undefined ? {} : { missingHint: account.missingHint });
+  if (!resolved.ok) {
+    const mode = resolved.mode === undefined ? {} : { mode: resolved.mode };
+    return { kind: 'deny', reason: resolved.errors.join('; '), warnings, ...mode };
+  }
+  return planInjection({ pod, settings: resolved.settings, defaults, serviceAccount: account.name, warnings });
 }

@@ -1,11 +1,93 @@
 /**
  * The pure mutation: pod + plan → pod. Replaces by name, so applying twice changes nothing.
- * OWNER: webhook-core.
+ *
+ * Every list is edited in place: what an earlier injection added (the plan's `previous`, and
+ * the webhook's own containers and volumes) is updated where it stands or removed when no
+ * longer wanted, new items are appended, and everything else keeps its value and position.
+ * The agent's init container alone is placed anew: right after the native sidecars the pod
+ * starts with and before every other init container.
  */
+import { Annotation } from '../agent/contract.ts';
 import type { InjectionPlan } from './decide.ts';
-import type { JsonObject } from './json.ts';
+import type { ContainerInjection } from './injected-objects.ts';
+import { cloneJson, objectField, objectsField, stringField, type JsonObject } from './json.ts';
+import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
+import { agentInitIndex, containerName, envEntries, volumeMounts } from './pod.ts';
+import type { ContainerRecord } from './status.ts';
+
+interface Upsert {
+  /** The field that identifies an item (`name`, or `mountPath` for mounts). */
+  readonly key: string;
+  readonly owned: (item: JsonObject) => boolean;
+}
+
+/**
+ * Owned items are replaced in place by the desired item with the same key, or dropped;
+ * other desired items are appended, unless an item that is not owned already has the key.
+ */
+function upsert(existing: readonly JsonObject[], desired: readonly JsonObject[], how: Upsert): JsonObject[] {
+  const idOf = (item: JsonObject): string | undefined => stringField(item, how.key);
+  const wanted = new Map(desired.map((item) => [idOf(item), item]));
+  const result: JsonObject[] = [];
+  for (const item of existing) {
+    if (!how.owned(item)) {
+      result.push(item);
+      continue;
+    }
+    const replacement = wanted.get(idOf(item));
+    if (replacement !== undefined && !result.some((kept) => idOf(kept) === idOf(item))) result.push(cloneJson(replacement));
+  }
+  const taken = new Set(result.map(idOf));
+  return [...result, ...desired.filter((item) => !taken.has(idOf(item))).map((item) => cloneJson(item))];
+}
+
+/** Writes a list back; a list the webhook emptied is removed, a list it never touched stays. */
+function setList(parent: JsonObject, key: string, before: readonly JsonObject[], after: JsonObject[]): void {
+  if (after.length > 0) parent[key] = after;
+  else if (before.length > 0) Reflect.deleteProperty(parent, key);
+}
+
+function injectContainer(container: JsonObject, injection: ContainerInjection | undefined, record: ContainerRecord | undefined): JsonObject {
+  if (injection === undefined && record === undefined) return container;
+  const result = { ...container };
+  const env = envEntries(container);
+  const mounts = volumeMounts(container);
+  setList(result, 'env', env, upsert(env, injection?.env ?? [], { key: 'name', owned: (entry) => isPreviousEnv(entry, record) }));
+  setList(
+    result,
+    'volumeMounts',
+    mounts,
+    upsert(mounts, injection?.volumeMounts ?? [], { key: 'mountPath', owned: (mount) => isPreviousMount(mount, record) }),
+  );
+  return result;
+}
+
+function injectInitContainers(spec: JsonObject, plan: InjectionPlan): JsonObject[] {
+  const others = objectsField(spec, 'initContainers').filter((container) => !isWebhookContainer(container));
+  if (plan.initContainer !== undefined) others.splice(agentInitIndex(others), 0, cloneJson(plan.initContainer));
+  return others;
+}
 
 /** Returns a new pod; the input is not modified. */
-export function applyInjection(_pod: JsonObject, _plan: InjectionPlan): JsonObject {
-  throw new Error('not implemented');
+export function applyInjection(pod: JsonObject, plan: InjectionPlan): JsonObject {
+  const result = cloneJson(pod);
+  const spec = objectField(result, 'spec') ?? {};
+  result.spec = spec;
+  const inject = (container: JsonObject): JsonObject =>
+    isWebhookContainer(container)
+      ? container
+      : injectContainer(container, plan.containers[containerName(container)], plan.previous[containerName(container)]);
+
+  const volumes = objectsField(spec, 'volumes');
+  setList(spec, 'volumes', volumes, upsert(volumes, plan.volumes, { key: 'name', owned: isWebhookVolume }));
+  const initContainers = objectsField(spec, 'initContainers');
+  setList(spec, 'initContainers', initContainers, injectInitContainers(spec, plan).map(inject));
+  const containers = objectsField(spec, 'containers');
+  const sidecars = plan.sidecar === undefined ? [] : [plan.sidecar];
+  spec.containers = upsert(containers, sidecars, { key: 'name', owned: isWebhookContainer }).map(inject);
+
+  const metadata = objectField(result, 'metadata') ?? {};
+  result.metadata = metadata;
+  metadata.annotations = { ...objectField(metadata, 'annotations'), [Annotation.status]: plan.status };
+  return result;
 }

@@ -7,3 +7,47 @@ export interface JsonObject {
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** `parent[key]` when it is an object; a missing or mistyped field reads as absent. */
+export function objectField(parent: JsonObject | undefined, key: string): JsonObject | undefined {
+  const value = parent?.[key];
+  return isJsonObject(value) ? value : undefined;
+}
+
+/** The objects in `parent[key]` when it is an array; other elements are ignored. */
+export function objectsField(parent: JsonObject | undefined, key: string): JsonObject[] {
+  const value = parent?.[key];
+  return Array.isArray(value) ? value.filter(isJsonObject) : [];
+}
+
+export function stringField(parent: JsonObject | undefined, key: string): string | undefined {
+  const value = parent?.[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function integerField(parent: JsonObject | undefined, key: string): number | undefined {
+  const value = parent?.[key];
+  return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
+}
+
+/** The string-valued entries of a map such as `metadata.annotations`. */
+export function stringMap(value: JsonObject | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(value ?? {})) {
+    if (typeof entry === 'string') result[key] = entry;
+  }
+  return result;
+}
+
+export function cloneJson<T extends JsonValue>(value: T): T {
+  return structuredClone(value);
+}
+
+/** Deep equality of JSON values; object key order does not matter. */
+export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
+  if (a === b) return true;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => jsonEqual(item, b[i] as JsonValue));
+  if (!isJsonObject(a) || !isJsonObject(b)) return false;
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => key in b && jsonEqual(a[key] as JsonValue, b[key] as JsonValue));
+}

@@ -1,0 +1,84 @@
+/**
+ * Read-only views of a raw Pod: the fields the decision needs, with a missing or mistyped
+ * field reading as absent (the webhook must never throw on a pod it does not understand).
+ */
+import { integerField, objectField, objectsField, stringField, stringMap, type JsonObject } from './json.ts';
+
+/** The ServiceAccount the API server assigns when the pod names none. */
+const DEFAULT_SERVICE_ACCOUNT = 'default';
+const OS_LABEL = 'kubernetes.io/os';
+const WINDOWS = 'windows';
+
+export function podSpec(pod: JsonObject): JsonObject {
+  return objectField(pod, 'spec') ?? {};
+}
+
+export function podAnnotations(pod: JsonObject): Record<string, string> {
+  return stringMap(objectField(objectField(pod, 'metadata'), 'annotations'));
+}
+
+export function podLabels(pod: JsonObject): Record<string, string> {
+  return stringMap(objectField(objectField(pod, 'metadata'), 'labels'));
+}
+
+export function podNamespace(pod: JsonObject): string | undefined {
+  return stringField(objectField(pod, 'metadata'), 'namespace');
+}
+
+export function serviceAccountName(pod: JsonObject): string {
+  const spec = podSpec(pod);
+  return stringField(spec, 'serviceAccountName') ?? stringField(spec, 'serviceAccount') ?? DEFAULT_SERVICE_ACCOUNT;
+}
+
+export function containerName(container: JsonObject): string {
+  return stringField(container, 'name') ?? '';
+}
+
+/** An init container with `restartPolicy: Always` runs for the pod's life (a native sidecar). */
+export function isNativeSidecar(container: JsonObject): boolean {
+  return stringField(container, 'restartPolicy') === 'Always';
+}
+
+/**
+ * Where the webhook's first init container goes: after the native sidecars the pod starts
+ * with (a mesh proxy its traffic may need) and before every other init container.
+ */
+export function agentInitIndex(initContainers: readonly JsonObject[]): number {
+  const index = initContainers.findIndex((container) => !isNativeSidecar(container));
+  return index === -1 ? initContainers.length : index;
+}
+
+export function envEntries(container: JsonObject): JsonObject[] {
+  return objectsField(container, 'env');
+}
+
+export function volumeMounts(container: JsonObject): JsonObject[] {
+  return objectsField(container, 'volumeMounts');
+}
+
+export function containerPorts(container: JsonObject): number[] {
+  return objectsField(container, 'ports')
+    .map((port) => integerField(port, 'containerPort'))
+    .filter((port) => port !== undefined);
+}
+
+/** The uid a container runs as when the pod says so: container level over pod level. */
+export function declaredRunAsUser(container: JsonObject, spec: JsonObject): number | undefined {
+  return (
+    integerField(objectField(container, 'securityContext'), 'runAsUser') ?? integerField(objectField(spec, 'securityContext'), 'runAsUser')
+  );
+}
+
+export function isWindowsPod(spec: JsonObject): boolean {
+  return stringField(objectField(spec, 'os'), 'name') === WINDOWS || stringField(objectField(spec, 'nodeSelector'), OS_LABEL) === WINDOWS;
+}
+
+export function usesHostNetwork(spec: JsonObject): boolean {
+  return spec.hostNetwork === true;
+}
+
+/** `"container \"a\""` or `"containers \"a\", \"b\""`, for messages. */
+export function describeContainers(names: readonly string[]): string {
+  const quoted = names.map((name) => JSON.stringify(name)).join(', ');
+  return names.length === 1 ? `container ${quoted}` : `containers ${quoted}`;
+}
