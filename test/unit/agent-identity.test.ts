@@ -80,6 +80,11 @@ describe('parseIdentityToken', () => {
     });
   });
 
+  it('accepts exactly 16 KiB', () => {
+    const raw = `${b64({ alg: 'RS256' })}.${b64({ sub: 'x' })}.`.padEnd(16 * 1024, 'A');
+    expect(parseIdentityToken(raw, ORIGIN).jwt).toHaveLength(16 * 1024);
+  });
+
   it('keys a token without jti by the hash of the whole JWT', async () => {
     const jwt = await issuer.mintProjectedToken({ jti: null });
     const token = parseIdentityToken(jwt, ORIGIN);
