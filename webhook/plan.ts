@@ -46,6 +46,7 @@ export interface PlanInput {
 /** A container with what an earlier injection added taken away. */
 interface ContainerView {
   readonly name: string;
+  readonly init: boolean;
   readonly container: JsonObject;
   readonly env: readonly JsonObject[];
   readonly mounts: readonly JsonObject[];
@@ -65,11 +66,12 @@ interface Findings {
   readonly warnings: string[];
 }
 
-function viewContainer(container: JsonObject, previous: Readonly<Record<string, ContainerRecord>>): ContainerView {
+function viewContainer(container: JsonObject, init: boolean, previous: Readonly<Record<string, ContainerRecord>>): ContainerView {
   const name = containerName(container);
   const record = previous[name];
   return {
     name,
+    init,
     container,
     env: envEntries(container).filter((entry) => !isPreviousEnv(entry, record)),
     mounts: volumeMounts(container).filter((mount) => !isPreviousMount(mount, record)),
@@ -80,12 +82,13 @@ function viewPod(pod: JsonObject, previous: Readonly<Record<string, ContainerRec
   const spec = podSpec(pod);
   const inits = objectsField(spec, 'initContainers').filter((container) => !isWebhookContainer(container));
   const apps = objectsField(spec, 'containers').filter((container) => !isWebhookContainer(container));
-  const view = (container: JsonObject): ContainerView => viewContainer(container, previous);
+  const initViews = inits.map((container) => viewContainer(container, true, previous));
+  const appViews = apps.map((container) => viewContainer(container, false, previous));
   return {
     spec,
-    all: [...inits, ...apps].map(view),
+    all: [...initViews, ...appViews],
     // Native sidecars that start before the agent (a mesh proxy) start before any token exists.
-    candidates: [...inits.slice(agentInitIndex(inits)), ...apps].map(view),
+    candidates: [...initViews.slice(agentInitIndex(inits)), ...appViews],
   };
 }
 
@@ -213,8 +216,10 @@ function planContainer(target: ContainerView, desired: ContainerInjection, shado
   return { injection, warnings, errors };
 }
 
+/** The app containers' uid decides before an init container's: they read the token all along. */
 function agentUserFindings(readers: readonly ContainerView[], spec: JsonObject): { readonly uid: number; readonly warnings: string[] } {
-  const uids = readers.map((reader) => ({ name: reader.name, uid: declaredRunAsUser(reader.container, spec) }));
+  const ordered = [...readers.filter((reader) => !reader.init), ...readers.filter((reader) => reader.init)];
+  const uids = ordered.map((reader) => ({ name: reader.name, uid: declaredRunAsUser(reader.container, spec) }));
   // Root reads any file, so uid 0 containers neither choose the uid nor need a warning.
   const declared = uids.filter((entry) => entry.uid !== undefined && entry.uid !== 0);
   const uid = declared[0]?.uid ?? Default.agentRunAsUser;
@@ -260,7 +265,10 @@ function layoutWarnings(layout: Layout, spec: JsonObject, defaults: InjectionDef
   return warnings;
 }
 
-function sdkWarnings(settings: EffectiveSettings, targets: readonly ContainerView[]): string[] {
+function targetWarnings(settings: EffectiveSettings, targets: readonly ContainerView[]): string[] {
+  if (targets.length === 0) {
+    return [`no container gets the injected identity: every container is listed in ${Annotation.skipContainers} or starts before the agent`];
+  }
   if (settings.mode !== 'sdk' || targets.length < 2) return [];
   return [
     `sdk mode: ${describeContainers(targets.map((target) => target.name))} would each exchange the same single-use projected token, ` +
@@ -369,7 +377,7 @@ export function planInjection(input: PlanInput): InjectionDecision {
     ...skipWarnings(view, settings),
     ...shadowing.warnings,
     ...planned.flatMap((entry) => entry.warnings),
-    ...sdkWarnings(settings, targets),
+    ...targetWarnings(settings, targets),
     ...user.warnings,
     ...podLevel.warnings,
     ...layoutWarnings(layout, view.spec, defaults),

@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { decideInjection, type InjectionDefaults, type ServiceAccountLookup } from '../../webhook/decide.ts';
+import { applyInjection } from '../../webhook/inject.ts';
+import type { JsonObject } from '../../webhook/json.ts';
+import { reviewPod } from '../../webhook/review.ts';
+import { readStatus } from '../../webhook/status.ts';
+import { testInjectionDefaults } from '../support/injection-defaults.ts';
+
+const P = 'anthropic.workload.identity/';
+const DISABLED: ServiceAccountLookup = { kind: 'disabled' };
+
+function pod(spec: JsonObject, annotations: Record<string, string> = {}): JsonObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', annotations: { [`${P}inject`]: 'true', ...annotations } }, spec };
+}
+
+function container(name: string, extra: JsonObject = {}): JsonObject {
+  return { name, image: `registry.example/${name}:1`, ...extra };
+}
+
+function withUser(uid: number): JsonObject {
+  return { securityContext: { runAsUser: uid } };
+}
+
+function decide(input: JsonObject, defaults: InjectionDefaults = testInjectionDefaults()): ReturnType<typeof decideInjection> {
+  return decideInjection(input, DISABLED, defaults);
+}
+
+function agentUser(input: JsonObject): unknown {
+  const decision = decide(input);
+  if (decision.kind !== 'inject') throw new Error(`not injected: ${decision.kind}`);
+  return (decision.plan.initContainer?.securityContext as JsonObject).runAsUser;
+}
+
+interface UidCase {
+  readonly name: string;
+  readonly spec: JsonObject;
+  readonly annotations?: Record<string, string>;
+  readonly uid: number;
+  readonly warnings: number;
+}
+
+describe('the sidecar uid (file mode)', () => {
+  it.each<UidCase>([
+    { name: 'pod-level uid', spec: { securityContext: { runAsUser: 1000 }, containers: [container('app')] }, uid: 1000, warnings: 0 },
+    { name: 'container over pod', spec: { securityContext: { runAsUser: 1000 }, containers: [container('app', withUser(3000))] }, uid: 3000, warnings: 0 },
+    { name: 'root app keeps the sidecar non-root', spec: { containers: [container('app', withUser(0))] }, uid: 65532, warnings: 0 },
+    { name: 'root and 1000: 1000', spec: { containers: [container('a', withUser(0)), container('b', withUser(1000))] }, uid: 1000, warnings: 0 },
+    { name: 'no uid: default and a warning', spec: { containers: [container('app')] }, uid: 65532, warnings: 1 },
+    { name: 'differing uids: the first, and a warning', spec: { containers: [container('a', withUser(1000)), container('b', withUser(1001))] }, uid: 1000, warnings: 1 },
+    {
+      name: 'a skipped container does not count',
+      spec: { containers: [container('a', withUser(1000)), container('b')] },
+      annotations: { [`${P}skip-containers`]: 'b' },
+      uid: 1000,
+      warnings: 0,
+    },
+    {
+      name: 'a mesh proxy starting before the agent does not count',
+      spec: { initContainers: [container('istio-proxy', { restartPolicy: 'Always', ...withUser(1337) })], containers: [container('app', withUser(1000))] },
+      uid: 1000,
+      warnings: 0,
+    },
+    {
+      name: 'an init container after the agent counts, after the app containers',
+      spec: { initContainers: [container('migrate', withUser(2000))], containers: [container('app', withUser(1000))] },
+      uid: 1000,
+      warnings: 1,
+    },
+  ])('$name → uid $uid, $warnings warning(s)', ({ spec, annotations, uid, warnings }) => {
+    const input = pod(spec, annotations);
+    expect(agentUser(input)).toBe(uid);
+    expect(decide(input).warnings).toHaveLength(warnings);
+  });
+
+  it('is the non-root default in proxy mode, where apps never read the files', () => {
+    expect(agentUser(pod({ containers: [container('app', withUser(1000))] }, { [`${P}mode`]: 'proxy' }))).toBe(65532);
+  });
+});
+
+describe('shadowing variables', () => {
+  const env = (entry: JsonObject): JsonObject => pod({ securityContext: { runAsUser: 1 }, containers: [container('app', { env: [entry] })] });
+
+  it.each<{ entry: JsonObject; warning: string }>([
+    { entry: { name: 'ANTHROPIC_API_KEY', value: 'sk-ant-api03-x' }, warning: 'container "app" sets ANTHROPIC_API_KEY: the SDKs' },
+    {
+      entry: { name: 'ANTHROPIC_AUTH_TOKEN', valueFrom: { configMapKeyRef: { name: 'cfg', key: 'token' } } },
+      warning: 'container "app" sets ANTHROPIC_AUTH_TOKEN from ConfigMap "cfg": the SDKs',
+    },
+    {
+      entry: { name: 'ANTHROPIC_API_KEY', valueFrom: { secretKeyRef: { name: 'key', key: 'k' } } },
+      warning: 'container "app" sets ANTHROPIC_API_KEY from Secret "key": the SDKs',
+    },
+    { entry: { name: 'ANTHROPIC_API_KEY', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }, warning: 'container "app" sets ANTHROPIC_API_KEY: the SDKs' },
+  ])('$entry.name from $entry is warned about', ({ entry, warning }) => {
+    const warnings = decide(env(entry)).warnings;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(warning);
+  });
+
+  it.each<JsonObject>([{ name: 'ANTHROPIC_API_KEY', value: '' }, { name: 'ANTHROPIC_API_KEY' }, { name: 'ANTHROPIC_PROFILE', value: 'dev' }])(
+    '%j is not',
+    (entry) => {
+      expect(decide(env(entry)).warnings).toEqual([]);
+    },
+  );
+
+  it('is a denial with --shadowing=deny', () => {
+    const decision = decide(env({ name: 'ANTHROPIC_API_KEY', value: 'k' }), testInjectionDefaults({ shadowing: 'deny' }));
+    expect(decision).toMatchObject({ kind: 'deny', mode: 'file' });
+  });
+});
+
+describe('applyInjection', () => {
+  const input = pod({ securityContext: { runAsUser: 1000 }, containers: [container('app', { env: [{ name: 'A', value: '1' }] })] });
+
+  it('does not modify its input', () => {
+    const copy = structuredClone(input);
+    const decision = decide(input);
+    if (decision.kind !== 'inject') throw new Error('not injected');
+    applyInjection(input, decision.plan);
+    expect(input).toEqual(copy);
+  });
+
+  it('changes nothing when applied to its own output with the same plan', () => {
+    const decision = decide(input);
+    if (decision.kind !== 'inject') throw new Error('not injected');
+    const once = applyInjection(input, decision.plan);
+    expect(applyInjection(once, decision.plan)).toEqual(once);
+  });
+});
+
+describe('readStatus', () => {
+  it.each([
+    ['not JSON', 'injected'],
+    ['not an object', '[]'],
+    ['no containers', '{"mode":"file"}'],
+    ['env not a list of strings', '{"containers":{"app":{"env":[1],"mountPaths":[]}}}'],
+    ['no mountPaths', '{"containers":{"app":{"env":[]}}}'],
+  ])('%s is invalid', (_what, raw) => {
+    expect(readStatus(raw)).toEqual({ kind: 'invalid' });
+  });
+
+  it('reads back what each container was given', () => {
+    expect(readStatus('{"version":1,"containers":{"app":{"env":["X"],"mountPaths":["/p"]}}}')).toEqual({
+      kind: 'present',
+      containers: { app: { env: ['X'], mountPaths: ['/p'] } },
+    });
+    expect(readStatus(undefined)).toEqual({ kind: 'absent' });
+  });
+});
+
+describe('reviewPod', () => {
+  it('skips a pod that did not opt in, with no patch and the reason', () => {
+    const plain = { metadata: { name: 'p' }, spec: { containers: [container('app')] } };
+    expect(reviewPod(plain, DISABLED, testInjectionDefaults())).toEqual({
+      result: 'skipped',
+      patch: [],
+      warnings: [],
+      message: `not opted in: no ${P}inject annotation or label on the Pod, and none on its ServiceAccount`,
+    });
+  });
+
+  it('does not consult a ServiceAccount it was told not to (disabled)', () => {
+    const plain = { metadata: { name: 'p' }, spec: { containers: [container('app')] } };
+    expect(reviewPod(plain, DISABLED, testInjectionDefaults()).result).toBe('skipped');
+    const found: ServiceAccountLookup = { kind: 'found', serviceAccount: { namespace: 'ns', name: 'default', annotations: { [`${P}inject`]: 'true' } } };
+    expect(reviewPod(plain, found, testInjectionDefaults()).result).toBe('injected');
+  });
+
+  it('denies without a mode when the mode itself is invalid', () => {
+    const review = reviewPod(pod({ containers: [container('app')] }, { [`${P}mode`]: 'x' }), DISABLED, testInjectionDefaults());
+    expect(review).toEqual({
+      result: 'denied',
+      patch: [],
+      warnings: [],
+      message: `invalid annotation ${P}mode "x": expected one of file, proxy, sdk`,
+    });
+  });
+});
