@@ -126,6 +126,25 @@ export interface Readiness {
   readonly reasons: readonly string[];
 }
 
+export interface ReadinessInputs {
+  readonly closing: boolean;
+  readonly certificateLoaded: boolean;
+  /** The first `/version` read (or the forced setting) decided the sidecar layout. */
+  readonly layoutDecided: boolean;
+  /** The ServiceAccount cache synced, or its bounded wait is over, or lookup is off. */
+  readonly serviceAccountsReady: boolean;
+}
+
+/** Ready only when every input is; otherwise says which are not. */
+export function webhookReadiness(inputs: ReadinessInputs): Readiness {
+  const reasons: string[] = [];
+  if (inputs.closing) reasons.push('shutting down');
+  if (!inputs.certificateLoaded) reasons.push('no serving certificate loaded yet');
+  if (!inputs.layoutDecided) reasons.push('API server version not read yet');
+  if (!inputs.serviceAccountsReady) reasons.push('ServiceAccount cache not synced yet');
+  return { ready: reasons.length === 0, reasons };
+}
+
 export interface WebhookServerOptions {
   readonly listen: ListenAddress;
   readonly minVersion: SecureVersion;

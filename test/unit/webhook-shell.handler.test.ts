@@ -4,7 +4,7 @@ import { createLogger } from '../../runtime/logger.ts';
 import type { InjectionDefaults, ServiceAccountLookup } from '../../webhook/decide.ts';
 import type { JsonObject } from '../../webhook/json.ts';
 import { createWebhookMetrics } from '../../webhook/metrics.ts';
-import { createAdmissionHandler, type PodReviewAnswer, type ReviewPod } from '../../webhook/server.ts';
+import { createAdmissionHandler, webhookReadiness, type PodReviewAnswer, type ReviewPod } from '../../webhook/server.ts';
 import type { ServiceAccountSource } from '../../webhook/service-accounts.ts';
 
 const DEFAULTS = { mode: 'file', nativeSidecar: { enabled: true, reason: 'test' } } as unknown as InjectionDefaults;
@@ -150,5 +150,23 @@ describe('admission handler', () => {
     expect(text).toContain('anthropic_wif_admission_requests_total{result="denied",mode="sdk"} 1');
     expect(text).toContain('anthropic_wif_admission_requests_total{result="error",mode="none"} 1');
     expect(text).toContain('anthropic_wif_admission_duration_seconds_count 5');
+  });
+});
+
+describe('webhookReadiness', () => {
+  const ready = { closing: false, certificateLoaded: true, layoutDecided: true, serviceAccountsReady: true };
+
+  it.each([
+    { inputs: ready, want: { ready: true, reasons: [] } },
+    { inputs: { ...ready, closing: true }, want: { ready: false, reasons: ['shutting down'] } },
+    { inputs: { ...ready, certificateLoaded: false }, want: { ready: false, reasons: ['no serving certificate loaded yet'] } },
+    { inputs: { ...ready, layoutDecided: false }, want: { ready: false, reasons: ['API server version not read yet'] } },
+    { inputs: { ...ready, serviceAccountsReady: false }, want: { ready: false, reasons: ['ServiceAccount cache not synced yet'] } },
+    {
+      inputs: { closing: true, certificateLoaded: false, layoutDecided: false, serviceAccountsReady: false },
+      want: { ready: false, reasons: ['shutting down', 'no serving certificate loaded yet', 'API server version not read yet', 'ServiceAccount cache not synced yet'] },
+    },
+  ])('$inputs → $want', ({ inputs, want }) => {
+    expect(webhookReadiness(inputs)).toEqual(want);
   });
 });
