@@ -341,27 +341,29 @@ function assemblePlan(input: PlanInput, assembly: Assembly): InjectionPlan {
   };
 }
 
-export function planInjection(input: PlanInput): InjectionDecision {
-  const { pod, settings, defaults } = input;
-  const deny = (errors: readonly string[], warnings: readonly string[]): InjectionDecision => ({
-    kind: 'deny',
-    reason: errors.join('; '),
-    warnings,
-    mode: settings.mode,
-  });
+/** What the webhook injected before, or why it cannot tell what it owns. */
+function previousInjection(pod: JsonObject): { readonly previous: Readonly<Record<string, ContainerRecord>> } | { readonly errors: string[] } {
   const status = readStatus(podAnnotations(pod)[Annotation.status]);
+  if (status.kind === 'present') return { previous: status.containers };
   if (status.kind === 'invalid') {
-    return deny(
-      [
+    return {
+      errors: [
         `the ${Annotation.status} annotation was not written by this webhook, so it cannot tell what it injected before; ` +
           `remove the annotation together with the injected containers, volumes and variables, or recreate the pod from its template`,
       ],
-      input.warnings,
-    );
+    };
   }
-  const foreign = status.kind === 'absent' ? foreignObjectErrors(podSpec(pod)) : [];
-  if (foreign.length > 0) return deny(foreign, input.warnings);
-  const previous = status.kind === 'present' ? status.containers : {};
+  const foreign = foreignObjectErrors(podSpec(pod));
+  return foreign.length > 0 ? { errors: foreign } : { previous: {} };
+}
+
+export function planInjection(input: PlanInput): InjectionDecision {
+  const { pod, settings, defaults } = input;
+  // A denial carries only the warnings about settings: the others describe an injection that is not made.
+  const deny = (errors: readonly string[]): InjectionDecision => ({ kind: 'deny', reason: errors.join('; '), warnings: input.warnings, mode: settings.mode });
+  const owned = previousInjection(pod);
+  if ('errors' in owned) return deny(owned.errors);
+  const { previous } = owned;
   const view = viewPod(pod, previous);
   const skipped = new Set(settings.skipContainers);
   const targets = view.candidates.filter((candidate) => !skipped.has(candidate.name));
@@ -370,6 +372,7 @@ export function planInjection(input: PlanInput): InjectionDecision {
   const desired = appInjection(settings.mode, settings, defaults.proxyPort);
   const planned = targets.map((target) => ({ name: target.name, ...planContainer(target, desired, shadowing.shadowed) }));
   const errors = [...podLevel.errors, ...shadowing.errors, ...planned.flatMap((entry) => entry.errors)];
+  if (errors.length > 0) return deny(errors);
   const layout = layoutOf(settings, defaults);
   const user = settings.mode === 'file' ? agentUserFindings(targets, view.spec) : { uid: Default.agentRunAsUser, warnings: [] };
   const warnings = [
@@ -382,8 +385,6 @@ export function planInjection(input: PlanInput): InjectionDecision {
     ...podLevel.warnings,
     ...layoutWarnings(layout, view.spec, defaults),
   ];
-  // A denial carries only the warnings about settings: the others describe an injection that is not made.
-  if (errors.length > 0) return deny(errors, input.warnings);
   const containers = Object.fromEntries(
     planned
       .filter((entry) => entry.injection.env.length > 0 || entry.injection.volumeMounts.length > 0)
