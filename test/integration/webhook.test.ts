@@ -310,6 +310,23 @@ describe('anthropic-wif webhook lifecycle', () => {
     expect(cli.jsonLines().at(-1)).toMatchObject({ msg: 'stopped' });
   });
 
+  it('refuses TLS 1.2 clients with --tls-min-version 1.3', async () => {
+    const cli = startWebhook(pki.volume, ['--tls-min-version', '1.3']);
+    const { port } = await cli.waitForListening();
+    const handshake = (maxVersion: 'TLSv1.2' | 'TLSv1.3'): Promise<string | null> =>
+      new Promise((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port, ca: pki.ca.certPem, servername: 'localhost', maxVersion }, () => {
+          const protocol = socket.getProtocol();
+          socket.end();
+          resolve(protocol);
+        });
+        socket.on('error', reject);
+      });
+    await expect(handshake('TLSv1.3')).resolves.toBe('TLSv1.3');
+    await expect(handshake('TLSv1.2')).rejects.toThrow(/protocol version|handshake failure/);
+    expect(await cli.stop()).toEqual({ code: 0, signal: null });
+  });
+
   it.each([
     { args: ['--nope'], line: 'anthropic-wif webhook: unknown flag --nope (see anthropic-wif webhook --help)' },
     { args: ['--tls-cert-file', '/c', '--tls-key-file', '/k', '--mode', 'env'], line: 'anthropic-wif webhook: invalid --mode "env": expected one of file, proxy, sdk' },
