@@ -10,7 +10,7 @@
 import { Annotation } from '../agent/contract.ts';
 import type { InjectionPlan } from './decide.ts';
 import type { ContainerInjection } from './injected-objects.ts';
-import { cloneJson, objectField, objectsField, stringField, type JsonObject } from './json.ts';
+import { cloneJson, isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';
 import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
 import { agentInitIndex, containerName, envEntries, volumeMounts } from './pod.ts';
 import type { ContainerRecord } from './status.ts';
@@ -22,8 +22,23 @@ interface Upsert {
 }
 
 /**
- * Owned items are replaced in place by the desired item with the same key, or dropped;
- * other desired items are appended, unless an item that is not owned already has the key.
+ * An item the webhook owns, brought to its desired state: desired values win (lists whole),
+ * and fields the desired item does not set are kept, because the API server fills in
+ * defaults between admission webhooks (`terminationMessagePath`, a probe's `timeoutSeconds`,
+ * a projected volume's `defaultMode`, …); dropping them would make every reinvocation a patch.
+ */
+export function mergeOwned(existing: JsonObject, desired: JsonObject): JsonObject {
+  const result: JsonObject = { ...existing };
+  for (const [key, value] of Object.entries(desired)) {
+    const current = existing[key];
+    result[key] = isJsonObject(current) && isJsonObject(value) ? mergeOwned(current, value) : cloneJson(value);
+  }
+  return result;
+}
+
+/**
+ * Owned items are updated in place (mergeOwned) by the desired item with the same key, or
+ * dropped; other desired items are appended, unless an item that is not owned has the key.
  */
 function upsert(existing: readonly JsonObject[], desired: readonly JsonObject[], how: Upsert): JsonObject[] {
   const idOf = (item: JsonObject): string | undefined => stringField(item, how.key);
@@ -35,7 +50,7 @@ function upsert(existing: readonly JsonObject[], desired: readonly JsonObject[],
       continue;
     }
     const replacement = wanted.get(idOf(item));
-    if (replacement !== undefined && !result.some((kept) => idOf(kept) === idOf(item))) result.push(cloneJson(replacement));
+    if (replacement !== undefined && !result.some((kept) => idOf(kept) === idOf(item))) result.push(mergeOwned(item, replacement));
   }
   const taken = new Set(result.map(idOf));
   return [...result, ...desired.filter((item) => !taken.has(idOf(item))).map((item) => cloneJson(item))];
@@ -62,9 +77,14 @@ function injectContainer(container: JsonObject, injection: ContainerInjection | 
   return result;
 }
 
+/** The agent's init container is placed anew (after the leading native sidecars), merged with its earlier self. */
 function injectInitContainers(spec: JsonObject, plan: InjectionPlan): JsonObject[] {
-  const others = objectsField(spec, 'initContainers').filter((container) => !isWebhookContainer(container));
-  if (plan.initContainer !== undefined) others.splice(agentInitIndex(others), 0, cloneJson(plan.initContainer));
+  const existing = objectsField(spec, 'initContainers');
+  const others = existing.filter((container) => !isWebhookContainer(container));
+  const desired = plan.initContainer;
+  if (desired === undefined) return others;
+  const earlier = existing.find((container) => isWebhookContainer(container) && containerName(container) === containerName(desired));
+  others.splice(agentInitIndex(others), 0, earlier === undefined ? cloneJson(desired) : mergeOwned(earlier, desired));
   return others;
 }
 
