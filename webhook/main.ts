@@ -41,7 +41,7 @@ async function connectCluster(config: WebhookConfig, logger: Logger, metrics: We
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'using the Kubernetes API server');
   const serviceAccounts = startServiceAccountSource({
     createInformer: (list) => kubernetes.createServiceAccountInformer(kubeConfig, list),
-    list: () => listServiceAccounts(api),
+    list: (signal) => listServiceAccounts(api, signal),
     read: (namespace, name) => readServiceAccount(api, { namespace, name }, config.serviceAccountLookupTimeout),
     clock: systemClock,
     logger,

@@ -16,7 +16,8 @@ export const NO_MODE = 'none';
 
 export interface WebhookMetrics {
   readonly registry: Registry;
-  recordAdmission(result: AdmissionResult, mode: string, durationSeconds: number): void;
+  /** `durationSeconds` is undefined when the request never reached the handler (e.g. 413). */
+  recordAdmission(result: AdmissionResult, mode: string, durationSeconds: number | undefined): void;
   recordServiceAccountLookup(result: ServiceAccountCacheResult): void;
 }
 
@@ -48,7 +49,7 @@ export function createWebhookMetrics(options: { readonly processMetrics?: boolea
     registry,
     recordAdmission(result, mode, durationSeconds) {
       admissions.inc({ result, mode });
-      duration.observe(durationSeconds);
+      if (durationSeconds !== undefined) duration.observe(durationSeconds);
     },
     recordServiceAccountLookup(result) {
       cache.inc({ result });

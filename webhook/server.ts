@@ -214,7 +214,7 @@ function buildApp(options: WebhookServerOptions, isClosing: () => boolean): expr
   });
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const answer = httpErrorAnswer(error, options.maxBodyBytes);
-    if (answer.status === 413) metrics.recordAdmission('error', NO_MODE, 0);
+    if (answer.status === 413) metrics.recordAdmission('error', NO_MODE, undefined);
     if (answer.status >= 500) logger.error({ err: describeError(error) }, 'request failed');
     else logger.warn({ status: answer.status, err: describeError(error) }, 'bad request');
     if (res.headersSent) {

@@ -118,7 +118,8 @@ export const disabledServiceAccountSource: ServiceAccountSource = {
 export interface ServiceAccountSourceOptions {
   /** Builds the informer around the list function it must use (so the supervisor sees each sync). */
   readonly createInformer: (list: () => Promise<SlimServiceAccountList>) => ServiceAccountInformer;
-  readonly list: () => Promise<SlimServiceAccountList>;
+  /** Lists every ServiceAccount; the signal aborts it when the source closes. */
+  readonly list: (signal: AbortSignal) => Promise<SlimServiceAccountList>;
   /** The live GET on a cache miss. */
   readonly read: (namespace: string, name: string) => Promise<SlimServiceAccount | undefined>;
   readonly clock: Clock;
@@ -158,7 +159,7 @@ export function startServiceAccountSource(options: ServiceAccountSourceOptions):
   let backoffMs: number = INFORMER_RESTART_BACKOFF.initialMs;
   let restartPending = false;
   const list = async (): Promise<SlimServiceAccountList> => {
-    const result = await options.list();
+    const result = await options.list(controller.signal);
     if (!synced) options.logger.info({ serviceAccounts: result.items.length }, 'ServiceAccount cache synced');
     synced = true;
     backoffMs = INFORMER_RESTART_BACKOFF.initialMs;

@@ -145,7 +145,7 @@ describe('ServiceAccount cache against a stand-in API server', () => {
     const kube = createKubernetesApi(kubeConfig);
     source = startServiceAccountSource({
       createInformer: (list) => createServiceAccountInformer(kubeConfig, list),
-      list: () => listServiceAccounts(kube),
+      list: (signal) => listServiceAccounts(kube, signal),
       read: (namespace, name) => readServiceAccount(kube, { namespace, name }, 300),
       clock: systemClock,
       logger: silentLogger(),

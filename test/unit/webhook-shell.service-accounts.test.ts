@@ -158,18 +158,18 @@ interface Harness {
   readonly recorded: ServiceAccountCacheResult[];
   readonly read: ReturnType<typeof vi.fn<(namespace: string, name: string) => Promise<SlimServiceAccount | undefined>>>;
   readonly source: ReturnType<typeof startServiceAccountSource>;
-  list: () => Promise<SlimServiceAccountList>;
+  list: (signal?: AbortSignal) => Promise<SlimServiceAccountList>;
 }
 
-function harness(options: { readonly list?: () => Promise<SlimServiceAccountList>; readonly read?: (namespace: string, name: string) => Promise<SlimServiceAccount | undefined> } = {}): Harness {
+function harness(options: { readonly list?: (signal?: AbortSignal) => Promise<SlimServiceAccountList>; readonly read?: (namespace: string, name: string) => Promise<SlimServiceAccount | undefined> } = {}): Harness {
   const clock = new FakeClock();
   const recorded: ServiceAccountCacheResult[] = [];
   const read = vi.fn(options.read ?? (() => Promise.resolve(undefined)));
   let informer: FakeInformer | undefined;
-  const state = { list: options.list ?? (() => Promise.resolve({ resourceVersion: '1', items: [WEB] })) };
+  const state: { list: (signal?: AbortSignal) => Promise<SlimServiceAccountList> } = { list: options.list ?? (() => Promise.resolve({ resourceVersion: '1', items: [WEB] })) };
   const source = startServiceAccountSource({
     createInformer: (list) => (informer = new FakeInformer(list)),
-    list: () => state.list(),
+    list: (signal) => state.list(signal),
     read,
     clock,
     logger: silentLogger(),
@@ -282,6 +282,20 @@ describe('ServiceAccount source: readiness and restarts', () => {
     await h.clock.advanceBy(1000);
     expect(h.informer.starts).toBe(2);
     expect(h.clock.pendingTimers).toBe(0);
+  });
+
+  it('close aborts a list in progress', async () => {
+    let given: AbortSignal | undefined;
+    const h = harness({
+      list: (signal) => {
+        given = signal;
+        return new Promise(() => undefined);
+      },
+    });
+    await flushMicrotasks();
+    expect(given?.aborted).toBe(false);
+    await h.source.close();
+    expect(given?.aborted).toBe(true);
   });
 
   it('close stops the informer and cancels a pending restart', async () => {
