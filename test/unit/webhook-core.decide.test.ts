@@ -177,3 +177,22 @@ describe('reviewPod', () => {
     });
   });
 });
+
+describe('malformed pods', () => {
+  const optIn = { annotations: { [`${P}inject`]: 'true' } };
+  it.each<{ name: string; input: JsonObject; result: string }>([
+    { name: 'no spec', input: { metadata: optIn }, result: 'injected' },
+    { name: 'no metadata', input: { spec: { containers: [container('app')] } }, result: 'skipped' },
+    { name: 'containers not a list', input: { metadata: optIn, spec: { containers: 'app' } }, result: 'injected' },
+    { name: 'env and mounts not lists', input: { metadata: optIn, spec: { containers: [container('app', { env: {}, volumeMounts: 3 })] } }, result: 'injected' },
+    { name: 'non-string annotation values', input: { metadata: { annotations: { [`${P}inject`]: true } }, spec: { containers: [container('app')] } }, result: 'skipped' },
+    { name: 'a runAsUser that is not an integer', input: { metadata: optIn, spec: { securityContext: { runAsUser: '1000' }, containers: [container('app')] } }, result: 'injected' },
+    {
+      name: 'a status annotation naming containers the pod lacks',
+      input: { metadata: { annotations: { [`${P}inject`]: 'true', [`${P}status`]: '{"containers":{"gone":{"env":["X"],"mountPaths":[]}}}' } }, spec: { containers: [container('app')] } },
+      result: 'injected',
+    },
+  ])('$name: $result, without throwing', ({ input, result }) => {
+    expect(reviewPod(input, DISABLED, testInjectionDefaults()).result).toBe(result);
+  });
+});
