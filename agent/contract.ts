@@ -272,7 +272,7 @@ export const Metric = {
   exchangeDurationSeconds: 'anthropic_wif_exchange_duration_seconds',
   accessTokenExpiryTimestampSeconds: 'anthropic_wif_access_token_expiry_timestamp_seconds',
   identityTokenExpiryTimestampSeconds: 'anthropic_wif_identity_token_expiry_timestamp_seconds',
-  /** 1 when the next projected token arrives after the current access token expires. */
+  /** Seconds per rotation with no valid token: the next projected token arrives after the access token expires (0 when it does not). */
   rotationGapSeconds: 'anthropic_wif_rotation_gap_seconds',
   fileWriteFailuresTotal: 'anthropic_wif_file_write_failures_total',
   admissionRequestsTotal: 'anthropic_wif_admission_requests_total',

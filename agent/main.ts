@@ -1,7 +1,153 @@
+/**
+ * `anthropic-wif agent`: the sidecar's composition root. Parses the config, wires the
+ * identity token source, the exchanger and the file store into the refresher, serves
+ * /healthz, /readyz and /metrics, starts the proxy in proxy mode, and stops cleanly on
+ * SIGTERM. `--once` exchanges once and exits (the legacy init container).
+ */
+import type { Clock, Random } from '../runtime/clock.ts';
+import { systemClock, systemRandom } from '../runtime/clock.ts';
 import type { CommandContext } from '../runtime/command.ts';
-import { WifError } from '../runtime/errors.ts';
+import type { Env } from '../runtime/config.ts';
+import { ExitCode } from '../runtime/errors.ts';
+import { createLogger, type Logger } from '../runtime/logger.ts';
+import { VERSION } from '../runtime/version.ts';
+import { Limit } from './contract.ts';
+import { parseAgentConfig, type AgentConfig, type SourceSettings } from './config.ts';
+import { createTokenExchanger, type ExchangeParameters, type TokenExchanger } from './exchange.ts';
+import { createTokenFileStore, type TokenFileStore } from './files.ts';
+import { createIdentityTokenSource } from './identity-sources.ts';
+import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
+import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresher.ts';
+import { startHealthServer, type HealthServer } from './server.ts';
 
-// Placeholder until the command is built (see its issue).
-export function runAgent(_context: CommandContext): Promise<number> {
-  return Promise.reject(new WifError('not-implemented', 'this command is not implemented yet'));
+export interface RefresherParts {
+  readonly refresher: Refresher;
+  readonly exchanger: TokenExchanger;
+}
+
+/** Wires a refresher from a parsed config (shared by `agent` and `token`). */
+export function buildRefresher(
+  config: SourceSettings & { readonly exchange: ExchangeParameters },
+  deps: { readonly store: TokenFileStore; readonly env: Env; readonly logger: Logger; readonly clock: Clock; readonly random: Random; readonly events?: RefreshEvents },
+): RefresherParts {
+  const source = createIdentityTokenSource(config.source, { clock: deps.clock, env: deps.env });
+  const exchanger = createTokenExchanger(config.exchange, { clock: deps.clock });
+  const refresher = new Refresher({
+    source,
+    exchanger,
+    store: deps.store,
+    profile: { organizationId: config.exchange.organizationId, workspaceId: config.exchange.workspaceId },
+    expectedAudience: config.audience,
+    clock: deps.clock,
+    random: deps.random,
+    logger: deps.logger,
+    events: deps.events,
+  });
+  deps.logger.info(
+    { version: VERSION, source: source.description, tokenEndpoint: new URL(config.exchange.baseUrl).origin, outputDir: deps.store.outputDir, audience: config.audience },
+    'starting',
+  );
+  return { refresher, exchanger };
+}
+
+export async function runAgent(context: CommandContext): Promise<number> {
+  const parsed = parseAgentConfig(context.argv, context.env);
+  if (parsed.help) {
+    context.stdout.write(parsed.text);
+    return ExitCode.ok;
+  }
+  const { config } = parsed;
+  const logger = createLogger({ name: 'anthropic-wif-agent', level: config.logLevel, destination: context.stdout });
+  const clock = systemClock;
+  const metrics = config.once ? undefined : createAgentMetrics();
+  const parts = buildRefresher(config, { store: createTokenFileStore(config.outputDir), env: context.env, logger, clock, random: systemRandom, events: metrics });
+  try {
+    if (config.once) return await runOnce(parts.refresher, context.signal, logger);
+    return await serve({ config, parts, metrics: metrics ?? createAgentMetrics(), logger, clock, signal: context.signal });
+  } finally {
+    await parts.exchanger.close?.();
+  }
+}
+
+async function runOnce(refresher: Refresher, signal: AbortSignal, logger: Logger): Promise<number> {
+  const result = await refresher.once(signal);
+  logger.info(
+    { expiresAt: new Date(result.expiresAtMs).toISOString() },
+    result.kind === 'minted' ? 'wrote a new access token; exiting (--once)' : 'a valid access token is already on disk; exiting (--once)',
+  );
+  return ExitCode.ok;
+}
+
+interface ServeOptions {
+  readonly config: AgentConfig;
+  readonly parts: RefresherParts;
+  readonly metrics: AgentMetrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+}
+
+/** What the proxy seam gives back: enough for /readyz and shutdown. */
+interface ProxyHandle {
+  readonly listening: boolean;
+  close(): Promise<void>;
+}
+
+async function serve(options: ServeOptions): Promise<number> {
+  const { config, parts, metrics, logger, clock } = options;
+  const { refresher } = parts;
+  let proxy: ProxyHandle | undefined;
+  const health = await startHealthServer(config.healthAddr, {
+    alive: () => isLoopAlive(refresher.status(), clock.now()),
+    notReadyReasons: () => [
+      ...(isTokenReady(refresher.status(), clock.now()) ? [] : [`no access token valid for at least ${Limit.readyMinValiditySeconds} s is on disk yet`]),
+      ...(config.proxyAddr !== undefined && proxy?.listening !== true ? ['the proxy is not listening'] : []),
+    ],
+    registry: metrics.registry,
+  });
+  logger.info({ listener: 'health', address: health.address.host, port: health.address.port }, 'listening');
+  try {
+    proxy = await startProxyIfConfigured(options);
+    await refresher.run(options.signal);
+  } finally {
+    await closeWithin([health, proxy], Limit.agentShutdownMs - 1000, logger);
+  }
+  logger.info('stopped');
+  return ExitCode.ok;
+}
+
+/** Proxy mode: the credential-isolating proxy on loopback, fed by the refresher's current token. */
+async function startProxyIfConfigured(options: ServeOptions): Promise<ProxyHandle | undefined> {
+  const { config, parts, metrics, logger, clock } = options;
+  const listen = config.proxyAddr;
+  if (listen === undefined) return undefined;
+  const { startProxy } = await import('./proxy.ts');
+  return startProxy({
+    listen: { host: listen.host ?? '127.0.0.1', port: listen.port },
+    upstreamUrl: config.upstreamUrl,
+    currentToken: () => parts.refresher.currentToken(),
+    clock,
+    logger,
+    registry: metrics.registry,
+  });
+}
+
+/** SIGTERM must end the process within 5 s: give up waiting on a listener that will not close. */
+async function closeWithin(handles: readonly (HealthServer | ProxyHandle | undefined)[], budgetMs: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => {
+      resolve('late');
+    }, budgetMs);
+  });
+  const closed = Promise.all(handles.map((h) => h?.close() ?? Promise.resolve())).then(
+    () => 'closed' as const,
+    (error: unknown) => {
+      logger.warn({ error: errorFields(error) }, 'error while closing listeners');
+      return 'closed' as const;
+    },
+  );
+  const outcome = await Promise.race([closed, deadline]);
+  clearTimeout(timer);
+  if (outcome === 'late') logger.warn({ budgetMs }, 'listeners did not close in time; exiting anyway');
 }

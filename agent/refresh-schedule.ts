@@ -275,7 +275,7 @@ export interface RotationGap {
   readonly tokenLifetimeSeconds: number;
   /** How long the projected token lives before the kubelet replaces it. */
   readonly rotationIntervalSeconds: number;
-  /** How long there is no valid token before the next assertion appears. */
+  /** How long, per rotation, there is no valid token: rotation interval − token lifetime. */
   readonly gapSeconds: number;
   /** The largest `token-expiration` that closes the gap with the SDK window to spare, or undefined when none ≥ 600 does. */
   readonly maxTokenExpirationSeconds: number | undefined;
@@ -297,7 +297,8 @@ export function rotationGap(token: TokenTimes, assertion: AssertionFacts, policy
   return {
     tokenLifetimeSeconds: lifetimeSeconds,
     rotationIntervalSeconds: intervalSeconds,
-    gapSeconds: Math.round((rotation - token.expiresAtMs) / 1000),
+    // The gap that recurs at every rotation (exchanging right when the new token appears).
+    gapSeconds: intervalSeconds - lifetimeSeconds,
     maxTokenExpirationSeconds: maxExpiration >= Limit.tokenExpirationSeconds.min ? Math.min(maxExpiration, Limit.tokenExpirationSeconds.max) : undefined,
     minRuleLifetimeSeconds: intervalSeconds + windowSeconds,
   };
