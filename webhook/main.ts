@@ -99,7 +99,9 @@ export async function runWebhook(context: CommandContext): Promise<number> {
   const cluster = config.serviceAccountLookup ? await connectCluster(config, logger, metrics) : undefined;
   const serviceAccounts = cluster?.serviceAccounts ?? disabledServiceAccountSource;
 
-  let defaults: InjectionDefaults = injectionDefaultsFrom(config, decideNativeSidecar(config.nativeSidecar, { kind: 'no-cluster' }));
+  // Until the first /version read answers (readiness waits for it), assume what `auto` assumes.
+  const provisional = cluster === undefined ? ({ kind: 'no-cluster' } as const) : ({ kind: 'unreachable', reason: 'not read yet' } as const);
+  let defaults: InjectionDefaults = injectionDefaultsFrom(config, decideNativeSidecar(config.nativeSidecar, provisional));
   let versionDecided = false;
   const versionWatch = watchClusterVersion({
     setting: config.nativeSidecar,
