@@ -16,6 +16,7 @@ import type { StoredToken } from '../../agent/files.ts';
 import { startProxy, type ProxyTimeouts, type RunningProxy } from '../../agent/proxy.ts';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { createLogger } from '../../runtime/logger.ts';
+import { startMessagesEndpoint } from '../support/messages-endpoint.ts';
 
 const execFileAsync = promisify(execFile);
 const REAL_TOKEN = 'sk-ant-oat01-real-token-for-proxy-tests';
@@ -218,27 +219,56 @@ async function metricValue(registry: Registry, sample: string): Promise<number |
 
 // ---------------------------------------------------------------------------------------
 
-describe('proxy with the official SDK', () => {
-  it('makes a normal and a streamed Messages call; the upstream sees the real token and the beta, never the placeholder', async () => {
-    const upstream = await upstreamFor();
-    const harness = await startHarness(upstream.url);
+describe('proxy with the official SDK and the Messages stand-in', () => {
+  it('makes a normal and a streamed Messages call; the stand-in sees the real token and the beta, never the placeholder', async () => {
+    const endpoint = await startMessagesEndpoint({
+      authorize: (credential) => credential.authorization === `Bearer ${REAL_TOKEN}` && credential.apiKey === undefined,
+      responseText: 'Hello through the proxy',
+      stream: { deltas: 2, deltaText: 'streamed ' },
+    });
+    cleanups.push(() => endpoint.close());
+    const harness = await startHarness(endpoint.url);
 
     const result = await runSdk(proxyUrl(harness));
 
-    expect(result).toEqual({ plain: 'Hello through the proxy', streamed: 'Hello streamed', events: 7 });
-    expect(upstream.seen).toHaveLength(2);
-    for (const seen of upstream.seen) {
-      expect(seen.method).toBe('POST');
-      expect(seen.url).toBe('/v1/messages');
-      expect(seen.headers.authorization).toBe(`Bearer ${REAL_TOKEN}`);
-      expect(seen.headers['x-api-key']).toBeUndefined();
-      expect(seen.headers['anthropic-beta']).toBe('oauth-2025-04-20');
-      expect(JSON.stringify(seen.headers)).not.toContain(PROXY_PLACEHOLDER_AUTH_TOKEN);
-      expect(seen.body).not.toContain(PROXY_PLACEHOLDER_AUTH_TOKEN);
+    expect(result).toEqual({ plain: 'Hello through the proxy', streamed: 'streamed streamed ', events: 7 });
+    expect(endpoint.requests.map((r) => [r.method, r.path, r.status, r.stream])).toEqual([
+      ['POST', '/v1/messages', 200, false],
+      ['POST', '/v1/messages', 200, true],
+    ]);
+    for (const request of endpoint.requests) {
+      expect(request.authorization).toBe(`Bearer ${REAL_TOKEN}`);
+      expect(request.apiKey).toBeUndefined();
+      expect(request.anthropicBeta).toBe('oauth-2025-04-20');
+      expect(request.anthropicVersion).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(request.userAgent).toMatch(/^Anthropic\/JS /);
+      expect(JSON.stringify(request.headers)).not.toContain(PROXY_PLACEHOLDER_AUTH_TOKEN);
     }
-    expect(JSON.parse(upstream.seen[1]!.body)).toMatchObject({ stream: true });
-    // One kept-alive upstream connection served both calls.
-    expect(upstream.seen[1]!.remotePort).toBe(upstream.seen[0]!.remotePort);
+  });
+
+  it('frees the upstream request when the client disconnects mid-stream', async () => {
+    const endpoint = await startMessagesEndpoint({ stream: { deltas: 10_000, delayMs: 5 } });
+    cleanups.push(() => endpoint.close());
+    const harness = await startHarness(endpoint.url);
+    const disconnected = endpoint.nextDisconnect();
+
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${proxyUrl(harness)}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ECONNRESET') reject(error);
+      });
+      req.end(JSON.stringify({ model: 'claude-test', max_tokens: 8, stream: true, messages: [] }));
+    });
+
+    const record = await disconnected;
+    expect(record).toMatchObject({ stream: true, status: 200, completed: false, clientDisconnected: true });
+    expect(endpoint.disconnects).toBe(1);
+    await expect.poll(() => metricValue(harness.registry, 'anthropic_wif_proxy_requests_total{status="200"}')).toBe(1);
   });
 });
 
@@ -446,33 +476,7 @@ describe('proxy upstream failures', () => {
   });
 });
 
-describe('proxy and client disconnects', () => {
-  it('frees the upstream request when the client disconnects mid-stream', async () => {
-    const upstream = await upstreamFor((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(STREAM_EVENTS[0]);
-      const timer = setInterval(() => res.write(sse('ping', { type: 'ping' })), 20);
-      res.on('close', () => { clearInterval(timer); });
-    });
-    const harness = await startHarness(upstream.url);
-
-    await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(`${proxyUrl(harness)}/v1/messages`, { method: 'POST' }, (res) => {
-        res.once('data', () => {
-          req.destroy();
-          resolve();
-        });
-      });
-      req.on('error', (error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ECONNRESET') reject(error);
-      });
-      req.end('{"stream":true}');
-    });
-
-    await upstream.abandoned;
-    await expect.poll(() => metricValue(harness.registry, 'anthropic_wif_proxy_requests_total{status="200"}')).toBe(1);
-  });
-
+describe('proxy shutdown', () => {
   it('close() ends in-flight streams after the grace period', async () => {
     const upstream = await upstreamFor((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
