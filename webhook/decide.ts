@@ -75,7 +75,14 @@ export interface InjectionPlan {
 export type InjectionDecision =
   | { readonly kind: 'skip'; readonly reason: string; readonly warnings: readonly string[] }
   | { readonly kind: 'inject'; readonly plan: InjectionPlan; readonly warnings: readonly string[] }
-  | { readonly kind: 'deny'; readonly reason: string; readonly warnings: readonly string[]; readonly mode?: Mode };
+  | { readonly kind: 'deny'; readonly reason: string; readonly warnings: readonly string[]; readonly mode?: Mode }
+  /**
+   * The pod did not opt in itself and its ServiceAccount, which might opt it in, could not be
+   * read. Not a denial: the shell answers with an error so the webhook entry's failurePolicy
+   * decides (the chart's catch-all entry defaults to Ignore, so an API hiccup never blocks pods
+   * that did not opt in; opted-in pods carry the label and go through the Fail entry).
+   */
+  | { readonly kind: 'undecided'; readonly reason: string; readonly warnings: readonly string[] };
 
 /** How the ServiceAccount lookup shapes the decision. */
 interface AccountContext {
@@ -122,7 +129,7 @@ export function decideInjection(pod: JsonObject, serviceAccount: ServiceAccountL
   const optIn = decideOptIn({ podAnnotations: podLayer.annotations, podLabels: podLabels(pod), serviceAccount: account.layer });
   if (optIn.kind === 'invalid') return { kind: 'deny', reason: optIn.message, warnings: [] };
   if (optIn.kind === 'out') {
-    if (!optIn.decided && account.unreadable !== undefined) return { kind: 'deny', reason: account.unreadable, warnings: [] };
+    if (!optIn.decided && account.unreadable !== undefined) return { kind: 'undecided', reason: account.unreadable, warnings: [] };
     return { kind: 'skip', reason: optIn.reason, warnings: [] };
   }
   const layers = account.layer === undefined ? [podLayer] : [podLayer, account.layer];

@@ -5,6 +5,8 @@
  *   already did, with the same settings (a re-admission or a reinvocation with no change).
  * - `skipped`: the pod did not opt in (or opted out); `message` says why; no patch.
  * - `denied`: the pod cannot be injected correctly; `message` says what to fix; no patch.
+ * - `undecided`: whether the pod opted in could not be known (its ServiceAccount was
+ *   unreadable); the shell answers with an error so the failurePolicy decides.
  */
 import type { Mode } from '../agent/contract.ts';
 import { applyInjection } from './inject.ts';
@@ -13,7 +15,7 @@ import type { JsonObject } from './json.ts';
 import { createPatch, type JsonPatchOperation } from './patch.ts';
 
 export interface PodReview {
-  readonly result: 'injected' | 'skipped' | 'denied';
+  readonly result: 'injected' | 'skipped' | 'denied' | 'undecided';
   /** For metrics, when known (always when injected; when denied, once the mode was valid). */
   readonly mode?: Mode;
   /** Empty unless injected (and empty when the pod already carries the same injection). */
@@ -31,6 +33,8 @@ export function reviewPod(pod: JsonObject, serviceAccount: ServiceAccountLookup,
   switch (decision.kind) {
     case 'skip':
       return { result: 'skipped', patch: [], warnings: decision.warnings, message: decision.reason };
+    case 'undecided':
+      return { result: 'undecided', patch: [], warnings: [], message: decision.reason };
     case 'deny': {
       const mode = decision.mode === undefined ? {} : { mode: decision.mode };
       return { result: 'denied', ...mode, patch: [], warnings: decision.warnings, message: decision.reason };

@@ -33,7 +33,7 @@ import type { LoadedCertificate } from './tls.ts';
 
 /** The core's answer (webhook/review.ts). */
 export interface PodReviewAnswer {
-  readonly result: 'injected' | 'skipped' | 'denied';
+  readonly result: 'injected' | 'skipped' | 'denied' | 'undecided';
   readonly mode?: Mode | undefined;
   readonly patch: readonly JsonPatchOperation[];
   readonly warnings: readonly string[];
@@ -64,6 +64,9 @@ interface Outcome {
   readonly verdict: AdmissionVerdict;
 }
 
+/** The core could not decide (its ServiceAccount was unreadable): answer 503, the failurePolicy decides. */
+class UndecidedAdmission extends Error {}
+
 const ALLOW_UNCHANGED: AdmissionVerdict = { allowed: true, patch: [], warnings: [] };
 export const INTERNAL_ERROR_MESSAGE = 'internal error while reviewing the pod (see the webhook log)';
 
@@ -79,6 +82,7 @@ async function admit(options: AdmissionHandlerOptions, request: AdmissionRequest
       ? { kind: 'unavailable', reason: 'the admission request names no namespace' }
       : await options.serviceAccounts.lookup(namespace, podServiceAccountName(pod));
   const review = options.reviewPod(pod, serviceAccount, options.defaults());
+  if (review.result === 'undecided') throw new UndecidedAdmission(review.message ?? 'the pod could not be reviewed');
   const denied = review.result === 'denied';
   return {
     result: review.result,
@@ -114,6 +118,10 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): (body:
       return { status: 200, body: answer };
     } catch (error) {
       metrics.recordAdmission('error', NO_MODE, seconds());
+      if (error instanceof UndecidedAdmission) {
+        logger.warn({ ...fields, result: 'error', reason: error.message }, 'admission undecided; the failurePolicy decides');
+        return { status: 503, body: encodeErrorBody(503, error.message) };
+      }
       logger.error({ ...fields, result: 'error', err: describeError(error) }, 'admission failed');
       return { status: 500, body: encodeErrorBody(500, INTERNAL_ERROR_MESSAGE) };
     }

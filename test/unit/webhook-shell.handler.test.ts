@@ -128,6 +128,14 @@ describe('admission handler', () => {
     expect(h.logs()[0]).toMatchObject({ msg: 'admission failed', level: 'error', uid: 'uid-1', result: 'error', err: 'Cannot read properties of undefined (reading "containers")' });
   });
 
+  it('answers 503 when the core cannot decide, so the failurePolicy decides', async () => {
+    const message = 'could not read ServiceAccount team-a/default (timed out after 2000 ms) to see whether it opts this pod in';
+    const h = setup(answer({ result: 'undecided', message }), { kind: 'unavailable', reason: 'timed out after 2000 ms' });
+    const result = await h.handle(body(createRequest()));
+    expect(result).toEqual({ status: 503, body: JSON.stringify({ error: { code: 503, message } }) });
+    expect(h.logs()[0]).toMatchObject({ msg: 'admission undecided; the failurePolicy decides', level: 'warn', uid: 'uid-1', result: 'error', reason: message });
+  });
+
   it('answers 400 for a bad envelope', async () => {
     const h = setup(vi.fn<ReviewPod>());
     expect(await h.handle(Buffer.from('nope'))).toEqual({ status: 400, body: JSON.stringify({ error: { code: 400, message: 'request body is not JSON; expected an AdmissionReview' } }) });
