@@ -69,19 +69,6 @@ export interface RunningProxy {
 const PROXY_FLAG = '--proxy-addr';
 const LOOPBACK_EXPECTED = `a loopback address such as 127.0.0.1:${Default.proxyPort} (localhost, 127.0.0.0/8 or [::1]), because the proxy hands a real token to whoever connects`;
 
-/**
- * Parses `host:port` (`[::1]:port` for IPv6) for `--proxy-addr`; usable as a config-parser
- * `parse` function: it throws an Error whose message says what is expected.
- */
-export function parseProxyListenAddress(raw: string): ListenAddress {
-  const match = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(raw.trim());
-  const host = match?.[1];
-  const port = Number(match?.[2]);
-  if (host === undefined || !Number.isInteger(port) || port > 65_535) throw new Error(LOOPBACK_EXPECTED);
-  if (!isLoopbackHost(host)) throw new Error(LOOPBACK_EXPECTED);
-  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port };
-}
-
 /** Exit 2 (ConfigError) for a listen host that is not loopback. */
 export function assertLoopbackListenHost(host: string): void {
   if (!isLoopbackHost(host)) {

@@ -6,7 +6,6 @@ import {
   classifyUpstreamError,
   errorBody,
   mergeAnthropicBeta,
-  parseProxyListenAddress,
   requestHasBody,
   startProxy,
   usableToken,
@@ -17,24 +16,6 @@ import { silentLogger } from '../../runtime/logger.ts';
 
 const LOOPBACK_EXPECTED =
   'a loopback address such as 127.0.0.1:8423 (localhost, 127.0.0.0/8 or [::1]), because the proxy hands a real token to whoever connects';
-
-describe('parseProxyListenAddress', () => {
-  it.each([
-    { raw: '127.0.0.1:8423', want: { host: '127.0.0.1', port: 8423 } },
-    { raw: '127.1.2.3:0', want: { host: '127.1.2.3', port: 0 } },
-    { raw: 'localhost:9000', want: { host: 'localhost', port: 9000 } },
-    { raw: '[::1]:8423', want: { host: '::1', port: 8423 } },
-  ])('$raw → $want', ({ raw, want }) => {
-    expect(parseProxyListenAddress(raw)).toEqual(want);
-  });
-
-  it.each(['0.0.0.0:8423', ':8423', '10.0.0.5:8423', '[::]:8423', 'example.com:8423', '127.0.0.1', '127.0.0.1:70000', '127.0.0.1:x'])(
-    'refuses %s, saying what is expected',
-    (raw) => {
-      expect(() => parseProxyListenAddress(raw)).toThrow(new Error(LOOPBACK_EXPECTED));
-    },
-  );
-});
 
 describe('non-loopback listen addresses', () => {
   it('assertLoopbackListenHost throws a ConfigError naming --proxy-addr and its variable', () => {
