@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { Annotation, Default, IdPattern, Limit, MODES, OPT_IN_LABEL } from '../../agent/contract.ts';
 import { VERSION } from '../../runtime/version.ts';
+import { parseWebhookCommandLine } from '../../webhook/config.ts';
 import { CHART_DIR, REPO_ROOT } from '../support/k8s-tools.ts';
 
 interface Values {
@@ -149,5 +150,50 @@ describe('names in the templates are the contract names', () => {
     expect(notes).toContain(`${Annotation.inject}: "true"`);
     expect(notes).toContain(`${Annotation.federationRuleId}: fdrl_`);
     expect(notes).toContain(Annotation.status.replaceAll('.', '\\.'));
+  });
+});
+
+describe('values.schema.json bounds are the webhook flags\' bounds', () => {
+  const accepts = (flag: string, value: string): boolean => {
+    try {
+      return parseWebhookCommandLine(['--tls-cert-file=/c', '--tls-key-file=/k', `--${flag}=${value}`], {}).kind === 'run';
+    } catch {
+      return false;
+    }
+  };
+
+  it.each([
+    ['federation.tokenExpirationSeconds', 'token-expiration'],
+    ['agent.proxyPort', 'proxy-port'],
+    ['webhook.serviceAccountLookup.timeoutMs', 'service-account-lookup-timeout'],
+    ['webhook.versionRecheckIntervalSeconds', 'version-recheck-interval'],
+    ['webhook.maxBodyBytes', 'max-body-bytes'],
+  ])('%s (--%s): the schema minimum and maximum are accepted, one beyond is refused', (path, flag) => {
+    const { minimum, maximum } = schemaAt(path);
+    if (minimum === undefined || maximum === undefined) throw new Error(`${path} has no bounds`);
+    expect([accepts(flag, String(minimum - 1)), accepts(flag, String(minimum)), accepts(flag, String(maximum)), accepts(flag, String(maximum + 1))]).toEqual([
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it.each([
+    ['agent.mode', 'mode'],
+    ['agent.nativeSidecar', 'native-sidecar'],
+    ['webhook.shadowing', 'shadowing'],
+    ['webhook.tlsMinVersion', 'tls-min-version'],
+    ['webhook.logLevel', 'log-level'],
+    ['agent.imagePullPolicy', 'agent-image-pull-policy'],
+  ])('%s (--%s): every value the schema allows is accepted', (path, flag) => {
+    const allowed = schemaAt(path).enum ?? [];
+    expect(allowed.length).toBeGreaterThan(1);
+    expect(allowed.filter((value) => !accepts(flag, String(value)))).toEqual([]);
+  });
+
+  it.each(['5m', '0.5', '64Mi', '1', '1e3'])('sidecar quantity %s: the schema and the webhook agree', (quantity) => {
+    const pattern = (schemaAt('agent.resources') as SchemaNode & { properties: { requests: SchemaNode } }).properties.requests.properties?.cpu?.pattern;
+    expect(acceptedBy(pattern, quantity)).toBe(accepts('agent-cpu-request', quantity));
   });
 });

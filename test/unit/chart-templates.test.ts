@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Default, HttpPath, MODES, OPT_IN_LABEL } from '../../agent/contract.ts';
 import { VERSION } from '../../runtime/version.ts';
+import { parseWebhookCommandLine, webhookOptions } from '../../webhook/config.ts';
 import { findObject, kindsOf, manifestErrors, parseManifests, selectorMatches } from '../support/chart.ts';
 import type { KubeObject, LabelSelector } from '../support/chart.ts';
 import { startFakeKubeApi } from '../support/fake-kube-api.ts';
@@ -131,10 +132,13 @@ describe('every values file in ci/ renders objects that pass strict schema valid
     ]);
   });
 
-  it.each(CI_FILES)('%s', (file) => {
+  it.each(CI_FILES)('%s (and the webhook accepts its command line)', (file) => {
     const objects = parseManifests(renderChart({ valuesFiles: [join(CI_DIR, file)] }));
     expect(objects.length).toBeGreaterThanOrEqual(7);
     expect(manifestErrors(objects)).toEqual({});
+    const [subcommand, ...flags] = webhookContainer(objects).args;
+    expect(subcommand).toBe('webhook');
+    expect(parseWebhookCommandLine(flags, {}).kind).toBe('run');
     for (const object of objects) {
       expect(object.metadata.labels?.['app.kubernetes.io/managed-by'], `${object.kind} labels`).toBe('Helm');
       expect(object.metadata.labels?.['app.kubernetes.io/version'], `${object.kind} labels`).toBe(VERSION);
@@ -399,15 +403,6 @@ const DEFAULT_ARGS = [
   '--log-level=info',
 ];
 
-/** The flags `anthropic-wif webhook` takes (the webhook issue); the chart passes no other. */
-const WEBHOOK_FLAGS = [
-  'listen', 'tls-cert-file', 'tls-key-file', 'tls-min-version', 'organization-id', 'federation-rule-id', 'audience',
-  'token-expiration', 'mode', 'base-url', 'agent-image', 'agent-image-pull-policy', 'agent-cpu-request',
-  'agent-memory-request', 'agent-cpu-limit', 'agent-memory-limit', 'native-sidecar', 'shadowing',
-  'service-account-lookup', 'service-account-lookup-timeout', 'kubeconfig', 'version-recheck-interval',
-  'max-body-bytes', 'proxy-port', 'log-level',
-];
-
 function flagValue(args: readonly string[], flag: string): string | undefined {
   const prefix = `--${flag}=`;
   const found = args.filter((a) => a.startsWith(prefix));
@@ -416,10 +411,16 @@ function flagValue(args: readonly string[], flag: string): string | undefined {
 }
 
 describe('the webhook command line', () => {
-  it('passes the documented defaults, each flag once', () => {
+  it('passes the documented defaults, each flag once, and the webhook parses them to its own defaults', () => {
     const args = webhookContainer(render()).args;
     expect(args).toEqual(DEFAULT_ARGS);
-    expect(args.slice(1).map((a) => /^--([a-z-]+)=/.exec(a)?.[1]).filter((f) => f === undefined || !WEBHOOK_FLAGS.includes(f))).toEqual([]);
+    const known: string[] = Object.values(webhookOptions).map((o) => o.flag);
+    expect(args.slice(1).map((a) => /^--([a-z-]+)=/.exec(a)?.[1]).filter((f) => f === undefined || !known.includes(f))).toEqual([]);
+    const parsed = parseWebhookCommandLine(args.slice(1), {});
+    const withoutFlags = parseWebhookCommandLine(['--tls-cert-file=/c', '--tls-key-file=/k', `--organization-id=${ORG}`], {});
+    if (parsed.kind !== 'run' || withoutFlags.kind !== 'run') throw new Error('expected a runnable config');
+    // Every chart default equals the webhook's own, but for the pull policy the chart makes explicit.
+    expect({ ...parsed.config, tlsCertFile: '/c', tlsKeyFile: '/k' }).toEqual({ ...withoutFlags.config, agentImagePullPolicy: 'IfNotPresent' });
   });
 
   it.each(MODES)('sidecar mode %s', (mode) => {
@@ -476,6 +477,13 @@ describe('the webhook command line', () => {
       lookup: 'false',
       last: '--kubeconfig=/etc/kubeconfig',
     });
+  });
+
+  it('a flag in extraArgs replaces the chart\'s own (the webhook refuses one given twice)', () => {
+    const args = webhookContainer(render({ webhook: { extraArgs: ['--log-level=debug', '--kubeconfig=/etc/kubeconfig'] } })).args;
+    expect(args.filter((a) => a.startsWith('--log-level='))).toEqual(['--log-level=debug']);
+    expect(args.slice(-2)).toEqual(['--log-level=debug', '--kubeconfig=/etc/kubeconfig']);
+    expect(args).toHaveLength(DEFAULT_ARGS.length + 1);
   });
 
   it.each([

@@ -160,5 +160,10 @@ render (templates share the chart's values map).
   (printf "--max-body-bytes=%d" (int $v.webhook.maxBodyBytes))
   (printf "--log-level=%s" $v.webhook.logLevel)
 ) }}
-{{- toYaml (concat (list "webhook") $flags $v.webhook.extraArgs) }}
+{{- /* A flag in webhook.extraArgs replaces the chart's own: the webhook refuses a flag given twice. */}}
+{{- $overridden := dict }}
+{{- range $v.webhook.extraArgs }}{{ $_ := set $overridden (regexReplaceAll "^--([^=]+).*$" . "${1}") true }}{{ end }}
+{{- $kept := list }}
+{{- range $flags }}{{ if not (hasKey $overridden (regexReplaceAll "^--([^=]+).*$" . "${1}")) }}{{ $kept = append $kept . }}{{ end }}{{ end }}
+{{- toYaml (concat (list "webhook") $kept $v.webhook.extraArgs) }}
 {{- end }}
