@@ -28,6 +28,7 @@ interface Values {
     tlsMinVersion: string;
     port: number;
     terminationGracePeriodSeconds: number;
+    preStopDelaySeconds: number;
     podSecurityContext: { runAsUser: number };
   };
   image: { repository: string; tag: string };
@@ -96,8 +97,8 @@ describe('values.yaml defaults equal the contract defaults', () => {
     expect(actual).toEqual(expected);
   });
 
-  it('gives the webhook more than its 10 s shutdown before SIGKILL', () => {
-    expect(values.webhook.terminationGracePeriodSeconds * 1000).toBeGreaterThan(Limit.webhookShutdownMs);
+  it('gives the webhook its preStop delay plus its 10 s shutdown before SIGKILL', () => {
+    expect(values.webhook.terminationGracePeriodSeconds * 1000).toBeGreaterThan(values.webhook.preStopDelaySeconds * 1000 + Limit.webhookShutdownMs);
     expect(schemaAt('webhook.terminationGracePeriodSeconds').minimum! * 1000).toBeGreaterThan(Limit.webhookShutdownMs);
   });
 });

@@ -548,6 +548,13 @@ describe('the webhook Deployment', () => {
     expect(container.readinessProbe.httpGet).toEqual({ path: HttpPath.readyz, port: 'https', scheme: 'HTTPS' });
   });
 
+  it('keeps serving for the preStop delay before SIGTERM, with no shell; no hook when the delay is 0', () => {
+    expect((webhookContainer(objects) as unknown as { lifecycle: unknown }).lifecycle).toEqual({
+      preStop: { exec: { command: ['/usr/local/bin/node', '-e', 'setTimeout(() => {}, 5000)'] } },
+    });
+    expect((webhookContainer(render({ webhook: { preStopDelaySeconds: 0 } })) as unknown as { lifecycle?: unknown }).lifecycle).toBeUndefined();
+  });
+
   it('mounts the whole TLS Secret (no subPath), so renewed certificates appear in place', () => {
     const container = webhookContainer(objects);
     expect(container.volumeMounts.find((m) => m.name === 'tls')).toEqual({ name: 'tls', mountPath: '/etc/anthropic-wif/tls', readOnly: true });

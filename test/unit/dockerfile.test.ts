@@ -188,6 +188,13 @@ describe('the runtime image', () => {
     expect(instruction('ARG')).toContain(`VERSION=${packageJson.version}`);
   });
 
+  it('keeps /usr/local/bin/node, which the shebang and the chart\'s preStop hook run', () => {
+    const removed = runs(runtime).flatMap((command) => [...command.matchAll(/rm -rf ([^&]+)/g)].flatMap((m) => m[1]!.trim().split(' ')));
+    expect(removed).toContain('/usr/local/bin/npm');
+    expect(removed.filter((path) => '/usr/local/bin/node'.startsWith(path.replace(/\*$/, '')))).toEqual([]);
+    expect(readFileSync(join(REPO_ROOT, 'charts', 'anthropic-workload-identity', 'templates', 'deployment.yaml'), 'utf8')).toContain('command: ["/usr/local/bin/node", "-e"');
+  });
+
   it('runs in production mode', () => {
     expect(instruction('ENV')).toContain('NODE_ENV=production');
   });
