@@ -27,8 +27,10 @@ describe('generated files are up to date (npm run manifests)', () => {
     expect(file.actual).toBe(file.expected);
   });
 
-  it('include the install manifest and the values reference in docs/chart.md', () => {
-    expect(generatedFiles().map((f) => relative(REPO_ROOT, f.path))).toEqual(expect.arrayContaining(['manifests/install.yaml', 'docs/chart.md']));
+  it('include the install manifest and a values reference (docs/chart.md or README.md)', () => {
+    const names = generatedFiles().map((f) => relative(REPO_ROOT, f.path));
+    expect(names[0]).toBe('manifests/install.yaml');
+    expect(names.filter((name) => name === 'docs/chart.md' || name === 'README.md').length).toBeGreaterThan(0);
   });
 });
 
