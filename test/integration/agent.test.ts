@@ -83,7 +83,11 @@ describe('anthropic-wif agent', () => {
     const { port } = await agent.waitForListening();
     const token = await tokenWritten(w);
     const issued = w.endpoint.issuedTokens[0]!;
-    const files = await readFiles(w.outputDir);
+    // `accepted` is recorded right after the token files are written.
+    const files = await eventually(async () => {
+      const read = await readFiles(w.outputDir);
+      return read.state.outcome === 'accepted' ? read : undefined;
+    }, 5_000, 'the state file to record the accepted assertion');
     expect(files.token).toBe(token);
     // The agent counts the lifetime from when it sent the request, so it never overstates it.
     expect(files.credentials).toMatchObject({ version: '1.0', type: 'oauth_token', access_token: token });
