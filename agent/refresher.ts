@@ -97,7 +97,7 @@ interface ExchangeAttempt {
 }
 
 export class Refresher {
-  readonly #o: RefresherOptions;
+  readonly #deps: RefresherOptions;
   readonly #policy: RefreshPolicy;
   readonly #events: RefreshEvents;
   #plan: RefreshState;
@@ -116,7 +116,7 @@ export class Refresher {
   #started = false;
 
   constructor(options: RefresherOptions) {
-    this.#o = options;
+    this.#deps = options;
     this.#policy = options.policy ?? DEFAULT_REFRESH_POLICY;
     this.#events = options.events ?? {};
     this.#lastTickMs = options.clock.now();
@@ -127,7 +127,7 @@ export class Refresher {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    const { store, clock } = this.#o;
+    const { store, clock } = this.#deps;
     const [disk, saved] = await Promise.all([this.#readOrWarn(() => store.readToken(), OutputFile.credentials), this.#readOrWarn(() => store.readState(), OutputFile.state)]);
     const nowMs = clock.now();
     this.#plan = initialState({ adopted: disk, saved: savedAssertion(saved) }, this.#context(nowMs));
@@ -137,7 +137,7 @@ export class Refresher {
       this.#written = held;
       if (disk.expiresAtMs > nowMs) this.#minted = held;
       this.#events.accessTokenOnDisk?.(disk.expiresAtMs);
-      this.#o.logger.info(
+      this.#deps.logger.info(
         { expiresAt: iso(disk.expiresAtMs), assertionSpent: this.#plan.spentKeys.length > 0, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
         disk.expiresAtMs > nowMs ? 'adopted the access token already on disk' : 'found an expired access token on disk; removing it',
       );
@@ -148,7 +148,7 @@ export class Refresher {
   /** Keeps the files fresh until `signal` aborts. Never throws for a refresh failure. */
   async run(signal: AbortSignal): Promise<void> {
     await this.start();
-    const stopWatching = this.#o.source.watch?.(() => {
+    const stopWatching = this.#deps.source.watch?.(() => {
       this.#sourceChanged = true;
       if (this.#plan.phase === 'awaiting-assertion') this.#wake?.abort();
     });
@@ -167,22 +167,22 @@ export class Refresher {
   async once(signal: AbortSignal): Promise<OnceResult> {
     await this.start();
     const adopted = this.#written;
-    if (adopted !== undefined && adopted.token.expiresAtMs - this.#o.clock.now() > this.#policy.sdkWindowMs) {
-      this.#o.logger.info({ expiresAt: iso(adopted.token.expiresAtMs) }, 'a valid access token is already on disk; not exchanging again');
+    if (adopted !== undefined && adopted.token.expiresAtMs - this.#deps.clock.now() > this.#policy.sdkWindowMs) {
+      this.#deps.logger.info({ expiresAt: iso(adopted.token.expiresAtMs) }, 'a valid access token is already on disk; not exchanging again');
       return { kind: 'adopted', expiresAtMs: adopted.token.expiresAtMs };
     }
     for (;;) {
       const attempt = await this.#attemptOnce(signal);
       if (attempt.outcome.kind === 'minted') return { kind: 'minted', expiresAtMs: await this.#writeOnce(signal) };
       if (attempt.outcome.kind !== 'transient' || this.#plan.failures >= ONCE_MAX_ATTEMPTS) throw onceFailure(attempt.error);
-      await this.#o.clock.sleep(Math.max(0, this.#plan.nextReadAtMs - this.#o.clock.now()), signal);
+      await this.#deps.clock.sleep(Math.max(0, this.#plan.nextReadAtMs - this.#deps.clock.now()), signal);
     }
   }
 
   /** The newest valid token, for the proxy. Secret: never log it. */
   currentToken(): StoredToken | undefined {
     const held = this.#minted;
-    return held !== undefined && held.token.expiresAtMs > this.#o.clock.now() ? held.token : undefined;
+    return held !== undefined && held.token.expiresAtMs > this.#deps.clock.now() ? held.token : undefined;
   }
 
   status(): RefresherStatus {
@@ -203,13 +203,13 @@ export class Refresher {
     } catch (error) {
       if (signal.aborted) return;
       // A bug, not a refresh failure (those are handled in #step): keep the loop alive.
-      this.#o.logger.error({ error: errorFields(error) }, 'refresh loop error; continuing');
-      await this.#o.clock.sleep(this.#policy.backoffMaxMs, signal).catch(() => undefined);
+      this.#deps.logger.error({ error: errorFields(error) }, 'refresh loop error; continuing');
+      await this.#deps.clock.sleep(this.#policy.backoffMaxMs, signal).catch(() => undefined);
     }
   }
 
   async #step(signal: AbortSignal): Promise<void> {
-    const nowMs = this.#o.clock.now();
+    const nowMs = this.#deps.clock.now();
     this.#lastTickMs = nowMs;
     this.#dropExpired(nowMs);
     if (this.#sourceChanged) {
@@ -247,8 +247,8 @@ export class Refresher {
   }
 
   async #sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
-    const { clock } = this.#o;
-    const ms = Math.min(Math.max(0, atMs - clock.now()), this.#o.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
+    const { clock } = this.#deps;
+    const ms = Math.min(Math.max(0, atMs - clock.now()), this.#deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS);
     const wake = new AbortController();
     this.#wake = wake;
     try {
@@ -262,7 +262,7 @@ export class Refresher {
 
   async #refresh(signal: AbortSignal): Promise<void> {
     const read = await this.#readSource(signal);
-    const decision = decideAfterRead(this.#plan, read, this.#context(this.#o.clock.now()));
+    const decision = decideAfterRead(this.#plan, read, this.#context(this.#deps.clock.now()));
     this.#plan = decision.state;
     if (decision.action === 'wait') {
       this.#logWait(decision);
@@ -273,7 +273,7 @@ export class Refresher {
 
   #logWait(decision: Extract<ReadDecision, { action: 'wait' }>): void {
     if (decision.reason === 'assertion-spent') {
-      this.#o.logger.debug({ nextReadAt: iso(decision.state.nextReadAtMs) }, 'identity token already exchanged; waiting for a new one');
+      this.#deps.logger.debug({ nextReadAt: iso(decision.state.nextReadAtMs) }, 'identity token already exchanged; waiting for a new one');
     }
   }
 
@@ -281,10 +281,10 @@ export class Refresher {
   // Reading and exchanging
 
   async #readSource(signal: AbortSignal): Promise<SourceRead> {
-    const { source, clock, logger } = this.#o;
+    const { source, clock, logger } = this.#deps;
     try {
       const identity = await source.read(signal);
-      checkIdentityToken(identity, { expectedAudience: this.#o.expectedAudience, nowSeconds: Math.floor(clock.now() / 1000) });
+      checkIdentityToken(identity, { expectedAudience: this.#deps.expectedAudience, nowSeconds: Math.floor(clock.now() / 1000) });
       const assertion = assertionFacts(identity);
       this.#events.identityTokenRead?.(assertion.expiresAtMs);
       if (this.#lastSourceProblem !== undefined) logger.info({ source: source.description }, 'identity token is usable again');
@@ -302,7 +302,7 @@ export class Refresher {
   }
 
   async #exchange(read: Extract<SourceRead, { kind: 'assertion' }>, signal: AbortSignal): Promise<ExchangeAttempt> {
-    const { clock, exchanger, logger } = this.#o;
+    const { clock, exchanger, logger } = this.#deps;
     const { assertion } = read;
     await this.#recordState(assertion, 'sent', clock.now());
     const startedMs = clock.now();
@@ -339,25 +339,25 @@ export class Refresher {
       rejected: 'token exchange rejected (401); this identity token will not be sent again, waiting for a new one',
       invalid: 'token exchange failed and retrying will not help until the configuration changes; retrying at the capped interval',
     };
-    this.#o.logger[attempt.outcome.kind === 'transient' ? 'warn' : 'error'](fields, messages[attempt.outcome.kind]);
+    this.#deps.logger[attempt.outcome.kind === 'transient' ? 'warn' : 'error'](fields, messages[attempt.outcome.kind]);
   }
 
   #checkRotationGap(token: { obtainedAtMs: number; expiresAtMs: number }, assertion: AssertionFacts): void {
-    if (this.#o.source.kind !== 'file') return;
+    if (this.#deps.source.kind !== 'file') return;
     const gap = rotationGap(token, assertion, this.#policy);
     this.#events.rotationGap?.(gap?.gapSeconds ?? 0);
     if (gap === undefined || this.#gapReported) return;
     this.#gapReported = true;
-    this.#o.logger.error({ ...gap }, describeRotationGap(gap));
+    this.#deps.logger.error({ ...gap }, describeRotationGap(gap));
   }
 
   async #recordState(assertion: Pick<AssertionFacts, 'key' | 'hasJti'>, outcome: AgentState['outcome'], atMs: number): Promise<void> {
     try {
-      await this.#o.store.writeState({ version: 1, assertionKey: assertion.key, hasJti: assertion.hasJti, outcome, atMs });
+      await this.#deps.store.writeState({ version: 1, assertionKey: assertion.key, hasJti: assertion.hasJti, outcome, atMs });
     } catch (error) {
       // Not fatal: the in-memory record still prevents a replay until the next restart.
       this.#events.fileWriteFailed?.();
-      this.#o.logger.warn({ error: errorFields(error), outcome }, 'could not record the assertion in the state file');
+      this.#deps.logger.warn({ error: errorFields(error), outcome }, 'could not record the assertion in the state file');
     }
   }
 
@@ -366,11 +366,11 @@ export class Refresher {
 
   /** Brings the files in step with the newest valid token: write it, or remove an expired one. */
   async #syncFiles(nowMs: number): Promise<void> {
-    const { store, logger } = this.#o;
+    const { store, logger } = this.#deps;
     const want = this.#minted;
     try {
       if (!this.#profileWritten) {
-        await store.writeProfile(this.#o.profile);
+        await store.writeProfile(this.#deps.profile);
         this.#profileWritten = true;
       }
       if (want === this.#written) return;
@@ -378,7 +378,7 @@ export class Refresher {
       else await store.writeToken(want.token, nowMs);
     } catch (error) {
       this.#fileFailures += 1;
-      this.#fileRetryAtMs = nowMs + backoffDelayMs(this.#fileFailures, this.#policy, this.#o.random);
+      this.#fileRetryAtMs = nowMs + backoffDelayMs(this.#fileFailures, this.#policy, this.#deps.random);
       this.#events.fileWriteFailed?.();
       logger.error({ error: errorFields(error), outputDir: store.outputDir, retryAt: iso(this.#fileRetryAtMs) }, 'could not update the token files; the previous files are left as they were');
       return;
@@ -398,10 +398,10 @@ export class Refresher {
   async #attemptOnce(signal: AbortSignal): Promise<ExchangeAttempt> {
     const read = await this.#readSource(signal);
     if (read.kind === 'unusable') throw new RefreshFailedError('identity-token-unusable', read.message);
-    const decision = decideAfterRead(this.#plan, read, this.#context(this.#o.clock.now()));
+    const decision = decideAfterRead(this.#plan, read, this.#context(this.#deps.clock.now()));
     this.#plan = decision.state;
     if (decision.action === 'wait') {
-      throw new RefreshFailedError('assertion-spent', `the identity token from ${this.#o.source.description} was already exchanged and no valid access token is on disk`, {
+      throw new RefreshFailedError('assertion-spent', `the identity token from ${this.#deps.source.description} was already exchanged and no valid access token is on disk`, {
         hint: `assertions are single-use and a restart must not replay one: wait for a new identity token (the kubelet rotates it at 80 % of its lifetime), or delete ${OutputFile.state} in the output directory if it is stale`,
       });
     }
@@ -410,13 +410,13 @@ export class Refresher {
 
   /** Writes the freshly minted token, retrying a failing disk a few times. */
   async #writeOnce(signal: AbortSignal): Promise<number> {
-    const { clock } = this.#o;
+    const { clock } = this.#deps;
     for (let attempt = 1; ; attempt++) {
       await this.#syncFiles(clock.now());
       const written = this.#written;
       if (written !== undefined && written === this.#minted) return written.token.expiresAtMs;
       if (attempt >= ONCE_MAX_FILE_ATTEMPTS) {
-        throw new RefreshFailedError('files-not-written', `obtained an access token but could not write the token files in ${this.#o.store.outputDir}`);
+        throw new RefreshFailedError('files-not-written', `obtained an access token but could not write the token files in ${this.#deps.store.outputDir}`);
       }
       await clock.sleep(Math.max(0, this.#fileRetryAtMs - clock.now()), signal);
     }
@@ -426,13 +426,13 @@ export class Refresher {
     try {
       return await read();
     } catch (error) {
-      this.#o.logger.warn({ error: errorFields(error), file: what }, 'could not read a file left by an earlier run; ignoring it');
+      this.#deps.logger.warn({ error: errorFields(error), file: what }, 'could not read a file left by an earlier run; ignoring it');
       return undefined;
     }
   }
 
   #context(nowMs: number): PlanContext {
-    return { nowMs, rotatesOnItsOwn: this.#o.source.rotatesOnItsOwn, policy: this.#policy, random: this.#o.random };
+    return { nowMs, rotatesOnItsOwn: this.#deps.source.rotatesOnItsOwn, policy: this.#policy, random: this.#deps.random };
   }
 }
 
