@@ -66,6 +66,9 @@ export interface IdentityTokenFacts {
   readonly hasJti: boolean;
   readonly audienceMatches: boolean;
   readonly expired: boolean;
+  /** File sources: when the kubelet should have replaced it (80 % of its lifetime, at most 24 h). */
+  readonly rotationDueAt?: string | undefined;
+  readonly rotationOverdueSeconds?: number | undefined;
 }
 
 export interface AccessTokenFacts {
@@ -495,9 +498,19 @@ function stringClaim(claims: Record<string, unknown>, name: string): string | un
   return typeof value === 'string' ? value : undefined;
 }
 
+/** The kubelet rewrites projected tokens on its periodic volume sync (about a minute), not the instant they reach 80 %. */
+const KUBELET_SYNC_GRACE_SECONDS = 180;
+
+/** When the kubelet should have replaced this projected token: at 80 % of its lifetime, or after 24 h. */
+function kubeletRotationDue(iat: number | undefined, exp: number | undefined): number | undefined {
+  if (iat === undefined || exp === undefined || exp <= iat) return undefined;
+  return iat + Math.min(Limit.kubeletRotationFraction * (exp - iat), Limit.kubeletMaxRotationSeconds);
+}
+
 function identityFacts(context: Context, source: IdentitySource, claims: Record<string, unknown>): IdentityTokenFacts {
   const aud = audiences(claims);
   const exp = typeof claims.exp === 'number' ? claims.exp : undefined;
+  const due = source.path === undefined ? undefined : kubeletRotationDue(typeof claims.iat === 'number' ? claims.iat : undefined, exp);
   const secondsLeft = exp === undefined ? undefined : Math.floor(exp - context.observation.nowMs / 1000);
   return {
     source: source.label,
@@ -509,7 +522,21 @@ function identityFacts(context: Context, source: IdentitySource, claims: Record<
     hasJti: typeof claims.jti === 'string',
     audienceMatches: aud.includes(context.settings.expectedAudience),
     expired: secondsLeft !== undefined && secondsLeft <= 0,
+    rotationDueAt: due === undefined ? undefined : iso(due * 1000),
+    rotationOverdueSeconds: due === undefined ? undefined : Math.floor(context.observation.nowMs / 1000 - due),
   };
+}
+
+function checkKubeletRotation(context: Context, facts: IdentityTokenFacts): void {
+  const overdue = facts.rotationOverdueSeconds;
+  if (facts.expired || overdue === undefined || overdue <= KUBELET_SYNC_GRACE_SECONDS) return;
+  add(context, {
+    code: 'identity-token-stale',
+    severity: 'warning',
+    section: 'identity-token',
+    message: `the kubelet should have replaced the identity token in ${facts.source} at ${facts.rotationDueAt ?? '?'} (80 % of its lifetime, ${formatDuration(overdue)} ago) and has not; it expires at ${facts.expiresAt ?? '?'}`,
+    fix: "the kubelet refreshes projected tokens on its volume sync: a stale one means this file is not a projected volume, or the kubelet is not syncing this pod's volumes (look at the node)",
+  });
 }
 
 function judgeIdentityToken(context: Context, facts: IdentityTokenFacts): void {
@@ -531,6 +558,7 @@ function judgeIdentityToken(context: Context, facts: IdentityTokenFacts): void {
       fix: `set the projected token's audience to ${context.settings.expectedAudience} (annotation anthropic.workload.identity/audience), or pass --audience / ${AgentEnv.audience} with the audience your federation rule matches`,
     });
   }
+  checkKubeletRotation(context, facts);
   if (!facts.expired && facts.audienceMatches) {
     add(context, {
       code: 'identity-token-valid',

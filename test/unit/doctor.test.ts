@@ -170,6 +170,8 @@ describe('doctor: healthy setups', () => {
       hasJti: true,
       audienceMatches: true,
       expired: false,
+      rotationDueAt: '2026-01-01T12:06:00.000Z',
+      rotationOverdueSeconds: -360,
     });
     expect(report.accessToken).toEqual({ path: `${OUT}/credentials/default.json`, expiresAt: '2026-01-01T12:50:00.000Z', secondsLeft: 3000 });
     expect(report.lastExchange).toEqual({ outcome: 'accepted', at: '2026-01-01T11:59:00.000Z' });
@@ -368,6 +370,25 @@ describe('doctor: the identity token', () => {
       "the kubelet replaces a projected token at 80 % of its lifetime: an expired one means this file is not a live projected token, or the kubelet stopped refreshing it (look at the node and the pod's volumes)",
     );
     expect(report.identityToken?.expired).toBe(true);
+  });
+
+  it.each([
+    { name: 'just past 80 % (within the kubelet sync grace)', iat: NOW_S - 2900, exp: NOW_S + 700, stale: false },
+    { name: 'well past 80 %', iat: NOW_S - 3240, exp: NOW_S + 360, stale: true },
+  ])('a token $name: stale warning $stale', ({ iat, exp, stale }) => {
+    const report = run({ env: SIDECAR_ENV, files: [...outputFiles(), ...identityFiles(jwt({ ...GOOD_CLAIMS, iat, exp }))] });
+    expect(report.healthy).toBe(true);
+    expect(finding(report, 'identity-token-stale')).toEqual(
+      stale
+        ? {
+            code: 'identity-token-stale',
+            severity: 'warning',
+            section: 'identity-token',
+            message: `the kubelet should have replaced the identity token in ${SA_TOKEN} at 2026-01-01T11:54:00.000Z (80 % of its lifetime, 6m 0s ago) and has not; it expires at 2026-01-01T12:06:00.000Z`,
+            fix: "the kubelet refreshes projected tokens on its volume sync: a stale one means this file is not a projected volume, or the kubelet is not syncing this pod's volumes (look at the node)",
+          }
+        : undefined,
+    );
   });
 
   it('a missing identity token file', () => {
