@@ -74,7 +74,7 @@ async function observeFile(path: string): Promise<FileSnapshot> {
 }
 
 /** Observes every path diagnose needs; the profile decides which credentials file, so this loops. */
-async function observeFiles(settings: DoctorSettings, env: DoctorObservation['env']): Promise<Map<string, FileSnapshot>> {
+export async function observeFiles(settings: DoctorSettings, env: DoctorObservation['env']): Promise<Map<string, FileSnapshot>> {
   const files = new Map<string, FileSnapshot>();
   for (let round = 0; round < MAX_OBSERVATION_ROUNDS; round++) {
     const wanted = doctorPathsToObserve(settings, env, files).filter((path) => !files.has(path));
