@@ -262,6 +262,8 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
   readonly #startedMs: number;
   #controller: Dispatcher.DispatchController | undefined;
   #clientGone = false;
+  /** writeHead was called: from then on an error can only cut the connection. */
+  #responseStarted = false;
   #waitingForDrain = false;
   #requestBytes = 0;
   #responseBytes = 0;
@@ -298,6 +300,7 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
     const { metrics } = this.#runtime;
     metrics.upstreamSeconds.observe((this.#runtime.monotonicNowMs() - this.#startedMs) / 1000);
     metrics.requests.inc({ status: String(statusCode) });
+    this.#responseStarted = true;
     this.#res.writeHead(statusCode, buildClientResponseHeaders(headers));
     // An event stream's headers go out at once; other bodies share a packet with them.
     if (String(headers['content-type']).startsWith('text/event-stream')) this.#res.flushHeaders();
@@ -319,7 +322,7 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     const { metrics, options } = this.#runtime;
     if (this.#clientGone) {
-      if (!this.#res.headersSent) metrics.requests.inc({ status: '499' });
+      if (!this.#responseStarted) metrics.requests.inc({ status: '499' });
       this.#finish(499);
       return;
     }
@@ -327,8 +330,8 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
       { method: this.#req.method, path: pathOnly(this.#req.url), err: { code: (error as { code?: unknown }).code, message: error.message } },
       'proxy: upstream request failed',
     );
-    if (this.#res.headersSent) {
-      // The status is already out: cutting the connection is the only way to tell the client.
+    if (this.#responseStarted) {
+      // The status is already committed: cutting the connection is the only way to tell the client.
       this.#res.destroy(error);
       this.#finish(this.#res.statusCode);
       return;

@@ -454,6 +454,35 @@ describe('proxy upstream failures', () => {
     await upstream.abandoned;
   });
 
+  it('cuts the client connection when the upstream dies after its headers, before any body', async () => {
+    const upstream = await upstreamFor((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.flushHeaders();
+      setTimeout(() => res.socket?.destroy(), 50);
+    });
+    const harness = await startHarness(upstream.url);
+
+    const outcome = await new Promise<string>((resolve) => {
+      const req = httpRequest(`${proxyUrl(harness)}/v1/messages`, { method: 'POST' }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => {
+          resolve(`ended with ${res.statusCode ?? 0}`);
+        });
+        res.on('error', (error: NodeJS.ErrnoException) => {
+          resolve(`error ${error.code ?? error.message}`);
+        });
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        resolve(`request error ${error.code ?? error.message}`);
+      });
+      req.end('{}');
+    });
+
+    expect(outcome).toBe('request error ECONNRESET');
+    expect(await metricValue(harness.registry, 'anthropic_wif_proxy_requests_total{status="200"}')).toBe(1);
+    expect(await metricValue(harness.registry, 'anthropic_wif_proxy_requests_total{status="502"}')).toBeUndefined();
+  });
+
   it('cuts the client connection when the upstream fails mid-stream', async () => {
     const upstream = await upstreamFor((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
