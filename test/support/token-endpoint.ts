@@ -470,7 +470,7 @@ function createKeyResolver(source: JSONWebKeySet | RemoteJwks): KeyResolver {
   const dispatcher = new Agent({ connect: source.ca === undefined ? {} : { ca: source.ca } });
   let cached: ReturnType<typeof createLocalJWKSet> | undefined;
   const fetchKeys = async (): Promise<ReturnType<typeof createLocalJWKSet>> => {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/jwk-set+json, application/json' };
     if (source.bearerToken !== undefined) headers.authorization = `Bearer ${source.bearerToken}`;
     const response = await request(source.url, { dispatcher, headers });
     const text = await response.body.text();
