@@ -189,8 +189,9 @@ export type WebhookCommandLine = { readonly kind: 'help'; readonly text: string 
 
 const HELP_NOTES = [
   'Every flag may also be set by its variable; an empty variable counts as unset; a flag beats its variable.',
-  'Answers: 400 or 413 (JSON) for a request that is not a valid AdmissionReview; 500 (JSON) on an',
-  "internal error, so the MutatingWebhookConfiguration's failurePolicy decides what happens to the pod.",
+  'Answers: 400 or 413 (JSON) for a request that is not a valid AdmissionReview; 503 (JSON) when a pod',
+  'that did not opt in itself has a ServiceAccount that could not be read, and 500 (JSON) on an internal',
+  "error: in both cases the MutatingWebhookConfiguration's failurePolicy decides what happens to the pod.",
 ];
 
 export function webhookHelp(): string {
