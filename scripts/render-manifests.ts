@@ -1,7 +1,7 @@
 /**
  * Renders what is generated from the chart, so that it never drifts from it:
  *   - manifests/install.yaml: `helm template` with manifests/install-values.yaml;
- *   - the values reference table in docs/chart.md (and README.md once it holds the markers),
+ *   - the values reference table in README.md (between its values-reference markers),
  *     from the `# --` comments of the chart's values.yaml.
  *
  *   node scripts/render-manifests.ts           write both
@@ -20,7 +20,7 @@ export const INSTALL_MANIFEST = join(REPO_ROOT, 'manifests', 'install.yaml');
 export const INSTALL_VALUES = join(REPO_ROOT, 'manifests', 'install-values.yaml');
 export const VALUES_FILE = join(CHART_DIR, 'values.yaml');
 /** Files whose values table is regenerated, when they carry the markers. */
-export const VALUES_REFERENCE_FILES = [join(REPO_ROOT, 'docs', 'chart.md'), join(REPO_ROOT, 'README.md')];
+export const VALUES_REFERENCE_FILES = [join(REPO_ROOT, 'README.md')];
 
 export const INSTALL_NAMESPACE = 'anthropic-workload-identity';
 export const PLACEHOLDER_ORGANIZATION_ID = '00000000-0000-0000-0000-000000000000';
