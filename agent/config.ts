@@ -7,27 +7,10 @@
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpecs, type ParsedArgs } from '../runtime/config.ts';
-import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, Limit, Path, SdkEnv, isLoopbackHost } from './contract.ts';
+import { parseListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
+import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, Limit, Path, SdkEnv, SECURE_URL_EXPECTED, isLoopbackHost, parseSecureUrl } from './contract.ts';
 import { githubActionsSourceConfig, type IdentitySourceConfig } from './identity-sources.ts';
 import type { ExchangeParameters } from './exchange.ts';
-
-export interface ListenAddress {
-  /** Undefined listens on every interface (`:8424`). */
-  readonly host: string | undefined;
-  readonly port: number;
-}
-
-const LISTEN = /^(\[[^\]]+\]|[^:[\]]*):(\d{1,5})$/;
-
-/** `host:port`, `[::1]:port` or `:port` (every interface). */
-export function parseListenAddress(raw: string): ListenAddress {
-  const match = LISTEN.exec(raw);
-  const port = Number(match?.[2]);
-  if (match === null || port > 65_535) throw new Error('host:port, [ipv6]:port or :port with a port from 0 to 65535');
-  const host = match[1] ?? '';
-  if (host === '') return { host: undefined, port };
-  return { host: host.startsWith('[') ? host.slice(1, -1) : host, port };
-}
 
 /** Like parseListenAddress, but only a loopback host: the proxy hands a real token to whoever connects. */
 export function parseLoopbackListenAddress(raw: string): ListenAddress {
@@ -44,15 +27,7 @@ export function parseLoopbackListenAddress(raw: string): ListenAddress {
 
 /** An https URL, or plain http to a loopback host (as the SDKs require); no credentials in it. */
 export function parseEndpointUrl(raw: string): string {
-  const expected = 'an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password';
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new Error(expected);
-  }
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  if (!secure || url.username !== '' || url.password !== '') throw new Error(expected);
+  if (parseSecureUrl(raw) === undefined) throw new Error(SECURE_URL_EXPECTED);
   return raw;
 }
 

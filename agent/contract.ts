@@ -293,3 +293,17 @@ export function isLoopbackHost(host: string): boolean {
   const parts = h.split('.');
   return parts.length === 4 && parts[0] === '127' && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
 }
+
+/** What a token endpoint, identity-token URL or proxy upstream must look like (error messages). */
+export const SECURE_URL_EXPECTED = 'an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password';
+
+/**
+ * The SDKs' rule for endpoints that receive secrets: https, or plain http only to a loopback
+ * host; no user:password in the URL. Returns the parsed URL, or undefined when it breaks the rule.
+ */
+export function parseSecureUrl(raw: string): URL | undefined {
+  const url = URL.canParse(raw) ? new URL(raw) : undefined;
+  if (url === undefined || url.hostname === '' || url.username !== '' || url.password !== '') return undefined;
+  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+  return secure ? url : undefined;
+}

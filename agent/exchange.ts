@@ -11,7 +11,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError, WifError } from '../runtime/errors.ts';
 import { USER_AGENT } from '../runtime/version.ts';
-import { Limit, SdkEnv, TokenExchange, isLoopbackHost } from './contract.ts';
+import { Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
 import {
   describeTransportError,
   describeUrl,
@@ -94,14 +94,8 @@ export function tokenEndpointUrl(baseUrl: string): URL {
   } catch {
     throw new ConfigError(`${SdkEnv.baseUrl} / --base-url is not a URL: "${baseUrl}"`);
   }
-  const secure = base.protocol === 'https:' || (base.protocol === 'http:' && isLoopbackHost(base.hostname));
-  if (!secure) {
-    throw new ConfigError(
-      `${SdkEnv.baseUrl} / --base-url must be https:// (plain http:// only to a loopback host), got "${describeUrl(base)}"`,
-    );
-  }
-  if (base.username !== '' || base.password !== '') {
-    throw new ConfigError(`${SdkEnv.baseUrl} / --base-url must not carry credentials`);
+  if (parseSecureUrl(baseUrl) === undefined) {
+    throw new ConfigError(`${SdkEnv.baseUrl} / --base-url must be ${SECURE_URL_EXPECTED}, got "${describeUrl(base)}"`);
   }
   // As the SDK does: `${baseURL without trailing slashes}/v1/oauth/token`.
   return new URL(`${base.origin}${base.pathname.replace(/\/+$/, '')}${TokenExchange.path}`);

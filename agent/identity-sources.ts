@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { Agent, request } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
-import { AgentEnv, GithubActionsEnv, SdkEnv, isLoopbackHost } from './contract.ts';
+import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
 import { describeTransportError, describeUrl, isTimeoutError, readBoundedBody, startDeadline } from './http-response.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
 
@@ -369,8 +369,7 @@ function parseSourceUrl(raw: string): URL {
   } catch {
     throw new ConfigError(`${AgentEnv.identityTokenUrl} is not a URL`);
   }
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  if (!secure) throw new ConfigError(`${AgentEnv.identityTokenUrl} must be https:// (plain http:// only to a loopback host), got "${describeUrl(url)}"`);
+  if (parseSecureUrl(raw) === undefined) throw new ConfigError(`${AgentEnv.identityTokenUrl} must be ${SECURE_URL_EXPECTED}, got "${describeUrl(url)}"`);
   return url;
 }
 

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { HttpPath } from './contract.ts';
-import type { ListenAddress } from './config.ts';
+import type { ListenAddress } from '../runtime/listen-address.ts';
 
 export interface HealthChecks {
   /** The process and its refresh loop are alive. */

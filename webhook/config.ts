@@ -3,7 +3,8 @@
  * snake case. Parsed once at start into a frozen object; the Helm chart passes exactly these.
  * Ids, audience, expiration, mode and base URL follow the same rules as the annotations.
  */
-import { Default, IdExpected, IdPattern, Limit, MODES, isLoopbackHost, webhookFlagEnv } from '../agent/contract.ts';
+import { parseListenAddress } from '../runtime/listen-address.ts';
+import { Default, IdExpected, IdPattern, Limit, MODES, SECURE_URL_EXPECTED, parseSecureUrl, webhookFlagEnv } from '../agent/contract.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpec } from '../runtime/config.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
@@ -12,35 +13,12 @@ import type { ContainerResources, InjectionDefaults } from './decide.ts';
 export const WEBHOOK_COMMAND = 'webhook';
 export const WEBHOOK_SUMMARY = 'Serve the mutating admission webhook that injects workload identity into pods.';
 
-/** Where the HTTPS server listens; no host means every interface. */
-export interface ListenAddress {
-  readonly host: string | undefined;
-  readonly port: number;
-}
-
 const QUANTITY = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/;
 const QUANTITY_EXPECTED = 'a Kubernetes quantity such as 5m, 0.5 or 64Mi';
 
-/** `:8443`, `127.0.0.1:0`, `[::1]:8443`, `localhost:8443`. */
-export function parseListenAddress(raw: string): ListenAddress {
-  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(raw);
-  const port = Number(match?.[3]);
-  if (match === null || port > 65_535) throw new Error('[host]:port, such as :8443 or 127.0.0.1:8443');
-  const host = match[1] ?? match[2];
-  return { host: host === undefined || host === '' ? undefined : host, port };
-}
-
 /** The token endpoint base: https, or plain http only to a loopback host (as the SDKs allow). */
 export function parseBaseUrl(raw: string): string {
-  const expectedForm = 'an https:// URL, or http:// to a loopback host';
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new Error(expectedForm);
-  }
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  if (!secure || url.username !== '' || url.password !== '') throw new Error(expectedForm);
+  if (parseSecureUrl(raw) === undefined) throw new Error(SECURE_URL_EXPECTED);
   return raw;
 }
 

@@ -23,7 +23,7 @@ import {
   type AdmissionRequestView,
   type AdmissionVerdict,
 } from './admission.ts';
-import type { ListenAddress } from './config.ts';
+import type { ListenAddress } from '../runtime/listen-address.ts';
 import type { InjectionDefaults, ServiceAccountLookup } from './decide.ts';
 import type { JsonObject } from './json.ts';
 import { NO_MODE, type AdmissionResult, type WebhookMetrics } from './metrics.ts';

@@ -10,7 +10,8 @@ import {
   IdPattern,
   Limit,
   MODES,
-  isLoopbackHost,
+  parseSecureUrl,
+  SECURE_URL_EXPECTED,
   type Mode,
 } from '../agent/contract.ts';
 import type { InjectionDefaults } from './decide.ts';
@@ -73,13 +74,7 @@ export const parseMode: Parser<Mode> = (raw) => {
 };
 
 /** https, or http to a loopback host only (as the SDKs require); no credentials in the URL. */
-export const parseBaseUrl: Parser<string> = (raw) => {
-  const expected = 'an https:// URL, or an http:// URL to a loopback host (localhost, 127.0.0.0/8 or ::1), without user info';
-  const url = URL.canParse(raw) ? new URL(raw) : undefined;
-  if (url === undefined || url.username !== '' || url.password !== '') return reject(expected);
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
-  return secure && url.hostname !== '' ? accept(raw) : reject(expected);
-};
+export const parseBaseUrl: Parser<string> = (raw) => (parseSecureUrl(raw) === undefined ? reject(SECURE_URL_EXPECTED) : accept(raw));
 
 /** Comma-separated container names; blanks around names and empty items are ignored. */
 export const parseSkipContainers: Parser<readonly string[]> = (raw) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseAgentConfig, parseEndpointUrl, parseListenAddress, parseLoopbackListenAddress, parseTokenConfig, type AgentConfig, type TokenConfig } from '../../agent/config.ts';
+import { parseAgentConfig, parseEndpointUrl, parseLoopbackListenAddress, parseTokenConfig, type AgentConfig, type TokenConfig } from '../../agent/config.ts';
+import { parseListenAddress } from '../../runtime/listen-address.ts';
 import type { Env } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 

@@ -346,11 +346,11 @@ describe('exchange: failures', () => {
 
 describe('exchange: base URL', () => {
   it.each([
-    { baseUrl: 'http://api.example.com', message: 'ANTHROPIC_BASE_URL / --base-url must be https:// (plain http:// only to a loopback host), got "http://api.example.com/"' },
-    { baseUrl: 'http://10.0.0.1:8080/x?secret=1', message: 'ANTHROPIC_BASE_URL / --base-url must be https:// (plain http:// only to a loopback host), got "http://10.0.0.1:8080/x"' },
-    { baseUrl: 'ftp://localhost', message: 'ANTHROPIC_BASE_URL / --base-url must be https:// (plain http:// only to a loopback host), got "ftp://localhost/"' },
+    { baseUrl: 'http://api.example.com', message: 'ANTHROPIC_BASE_URL / --base-url must be an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password, got "http://api.example.com/"' },
+    { baseUrl: 'http://10.0.0.1:8080/x?secret=1', message: 'ANTHROPIC_BASE_URL / --base-url must be an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password, got "http://10.0.0.1:8080/x"' },
+    { baseUrl: 'ftp://localhost', message: 'ANTHROPIC_BASE_URL / --base-url must be an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password, got "ftp://localhost/"' },
     { baseUrl: 'not a url', message: 'ANTHROPIC_BASE_URL / --base-url is not a URL: "not a url"' },
-    { baseUrl: 'https://user:pw@api.example.com', message: 'ANTHROPIC_BASE_URL / --base-url must not carry credentials' },
+    { baseUrl: 'https://user:pw@api.example.com', message: 'ANTHROPIC_BASE_URL / --base-url must be an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password, got "https://api.example.com/"' },
   ])('refuses $baseUrl at construction', ({ baseUrl, message }) => {
     const build = (): unknown => createTokenExchanger({ baseUrl, federationRuleId: RULE, organizationId: ORG }, { clock: fixedClock });
     expect(build).toThrow(ConfigError);

@@ -396,7 +396,7 @@ describe('url source', () => {
   });
 
   it.each([
-    { config: { url: 'http://example.com/token' }, env, message: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL must be https:// (plain http:// only to a loopback host), got "http://example.com/token"' },
+    { config: { url: 'http://example.com/token' }, env, message: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL must be an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password, got "http://example.com/token"' },
     { config: { url: '::nope' }, env, message: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL is not a URL' },
     { config: {}, env: {}, message: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL_HEADERS: header Authorization uses ${REQ_TOKEN}, which is not set' },
     { config: { headers: ['no colon here'] }, env, message: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL_HEADERS: each header must be "Name: value" (got one with no name)' },

@@ -14,7 +14,7 @@ import {
 import { TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID, testInjectionDefaults } from '../support/injection-defaults.ts';
 
 const P = 'anthropic.workload.identity/';
-const BASE_URL_EXPECTED = 'an https:// URL, or an http:// URL to a loopback host (localhost, 127.0.0.0/8 or ::1), without user info';
+const BASE_URL_EXPECTED = 'an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password';
 
 describe('annotation value parsers', () => {
   it.each([
