@@ -50,10 +50,22 @@ let api: AnthropicApiStandIn;
 let layoutReason: string;
 let serviceAccountAnnotations: Record<string, string>;
 
+function readyzStatus(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const req = httpsRequest({ host: '127.0.0.1', port, path: '/readyz', ca: ca.certPem, timeout: 1_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => {
+      resolve(0);
+    });
+    req.end();
+  });
+}
+
 async function waitReady(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const probe = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--cacert', ca.certFile, `https://127.0.0.1:${port}/readyz`]).catch(() => ({ stdout: '000' }));
-    if (probe.stdout === '200') return;
+    if ((await readyzStatus(port)) === 200) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`webhook on ${port} never became ready`);
