@@ -6,8 +6,15 @@
  * headers, no redirects, a 1 MiB answer cap, a 16 KiB assertion cap, https except loopback,
  * and only the standard error fields in messages. Adds what a long-running sidecar needs:
  * timeouts, a failure kind the refresher can act on, and Retry-After.
+ *
+ * The request goes through Node's built-in HTTP client, not undici: once loaded (with the
+ * llhttp WebAssembly parser and node:http2 it brings), undici stays in the sidecar for good
+ * and costs it about 20 MB of its ~55 MB RSS budget (docs/benchmarks.md, agent footprint),
+ * for one request every few minutes. What the exchange needs of a client is small: one
+ * overall deadline (abort signal), no redirects (node:http never follows one), a bounded
+ * body, and no connection kept between exchanges minutes apart.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError, WifError } from '../runtime/errors.ts';
 import { USER_AGENT } from '../runtime/version.ts';
@@ -123,8 +130,8 @@ export const EXCHANGE_HEADERS: Readonly<Record<string, string>> = {
 export function createTokenExchanger(params: ExchangeParameters, deps: ExchangeDeps): TokenExchanger {
   const url = tokenEndpointUrl(params.baseUrl);
   const timeoutMs = Math.min(deps.timeoutMs ?? Limit.exchangeTimeoutMs, Limit.exchangeTimeoutMs);
-  const dispatcher = new Agent({ connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  const context: AttemptContext = { params, url, clock: deps.clock, dispatcher };
+  const inFlight = new Set<ClientRequest>();
+  const context: AttemptContext = { params, url, clock: deps.clock, inFlight };
   return {
     async exchange(assertion, signal) {
       const bytes = Buffer.byteLength(assertion, 'utf8');
@@ -135,6 +142,7 @@ export function createTokenExchanger(params: ExchangeParameters, deps: ExchangeD
         );
       }
       signal?.throwIfAborted();
+      // One deadline bounds connect, headers and body together (the contract's 30 s per attempt).
       const deadline = startDeadline(deps.clock, timeoutMs, signal);
       try {
         return await attemptExchange(context, assertion, deadline.signal);
@@ -149,7 +157,10 @@ export function createTokenExchanger(params: ExchangeParameters, deps: ExchangeD
         deadline.clear();
       }
     },
-    close: () => dispatcher.close(),
+    close: () => {
+      for (const request of inFlight) request.destroy();
+      return Promise.resolve();
+    },
   };
 }
 
@@ -157,7 +168,8 @@ interface AttemptContext {
   readonly params: ExchangeParameters;
   readonly url: URL;
   readonly clock: Clock;
-  readonly dispatcher: Dispatcher;
+  /** Requests not answered yet, so `close` can end them. */
+  readonly inFlight: Set<ClientRequest>;
 }
 
 interface Answer {
@@ -170,16 +182,10 @@ interface Answer {
 
 async function attemptExchange(context: AttemptContext, assertion: string, signal: AbortSignal): Promise<MintedToken> {
   const sentAtMs = context.clock.now();
-  const response = await request(context.url, {
-    method: 'POST',
-    headers: EXCHANGE_HEADERS,
-    body: JSON.stringify(exchangeRequestBody(context.params, assertion)),
-    dispatcher: context.dispatcher,
-    signal,
-  });
-  const { bytes, truncated } = await readBoundedBody(response.body, Limit.exchangeResponseMaxBytes);
+  const response = await postJson(context, JSON.stringify(exchangeRequestBody(context.params, assertion)), signal);
+  const { bytes, truncated } = await readBoundedBody(response, Limit.exchangeResponseMaxBytes);
   const answer: Answer = {
-    status: response.statusCode,
+    status: response.statusCode ?? 0,
     requestId: headerValue(response.headers, TokenExchange.requestIdHeader),
     retryAfter: headerValue(response.headers, 'retry-after'),
     text: bytes.toString('utf8'),
@@ -187,6 +193,30 @@ async function attemptExchange(context: AttemptContext, assertion: string, signa
   };
   if (answer.status >= 200 && answer.status < 300) return parseSuccess(answer, sentAtMs);
   throw failureFromAnswer(answer, { assertion, workspaceSet: context.params.workspaceId !== undefined && context.params.workspaceId !== '', nowMs: context.clock.now(), ruleId: context.params.federationRuleId });
+}
+
+/**
+ * POSTs `body` and resolves with the answer once its headers arrive (the body is still to be
+ * read). A fresh connection each time (`agent: false`): exchanges are minutes apart, and an
+ * idle kept-alive socket would only hold memory. `signal` aborts the request at any stage.
+ */
+function postJson(context: AttemptContext, body: string, signal: AbortSignal): Promise<IncomingMessage> {
+  // getBuiltinModule, not `import`: an ES import of node:http(s) runs its lazy getters, which
+  // load Node's bundled undici (see agent/server.ts); https (TLS) is loaded only when used.
+  const { request } = context.url.protocol === 'https:' ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request(context.url, {
+      method: 'POST',
+      headers: { ...EXCHANGE_HEADERS, 'content-length': Buffer.byteLength(body) },
+      agent: false,
+      signal,
+    });
+    context.inFlight.add(req);
+    req.once('close', () => context.inFlight.delete(req));
+    req.once('response', resolve);
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function requestIdSuffix(requestId: string | undefined): string {

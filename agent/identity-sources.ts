@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { watch as watchPath, type FSWatcher } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
@@ -338,7 +338,10 @@ function urlSource(config: UrlConfig, deps: IdentitySourceDeps): IdentityTokenSo
   const headers = expandHeaders(config.headers, deps.env);
   const shown = describeUrl(url);
   const origin = `from ${shown}`;
-  const dispatcher = new Agent({ connectTimeout: config.timeoutMs, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs });
+  // undici is loaded on the first read only: the sidecar's file source never needs it.
+  let dispatcher: Promise<Agent> | undefined;
+  const agent = (): Promise<Agent> =>
+    (dispatcher ??= import('undici').then((undici) => new undici.Agent({ connectTimeout: config.timeoutMs, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs })));
   return {
     kind: 'url',
     description: `url ${shown}${config.field === undefined ? '' : ` (field ${config.field})`}`,
@@ -346,7 +349,7 @@ function urlSource(config: UrlConfig, deps: IdentitySourceDeps): IdentityTokenSo
     read: async (signal) => {
       const deadline = startDeadline(deps.clock, config.timeoutMs, signal);
       try {
-        const body = await fetchTokenBody({ url, headers, dispatcher, signal: deadline.signal, shown });
+        const body = await fetchTokenBody({ url, headers, dispatcher: await agent(), signal: deadline.signal, shown });
         return parseIdentityToken(extractField(body, config.field, shown), origin);
       } catch (error) {
         if (signal?.aborted === true) throw signal.reason;
@@ -396,6 +399,7 @@ export function expandHeaders(lines: readonly string[], env: IdentitySourceDeps[
 }
 
 async function fetchTokenBody(input: { url: URL; headers: Record<string, string>; dispatcher: Agent; signal: AbortSignal; shown: string }): Promise<string> {
+  const { request } = await import('undici');
   const response = await request(input.url, { method: 'GET', headers: { accept: 'application/json', ...input.headers }, dispatcher: input.dispatcher, signal: input.signal });
   const status = response.statusCode;
   if (status < 200 || status >= 300) {

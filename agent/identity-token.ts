@@ -6,7 +6,11 @@
  * a claim value (audience, times) is safe to print, the compact serialization is not.
  */
 import { createHash } from 'node:crypto';
-import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
+// jose's own entry points for these two functions: its main entry loads all of JWS/JWE/JWK
+// and WebCrypto, about 10 MB of RSS the sidecar never uses.
+import { decodeJwt } from 'jose/jwt/decode';
+import { decodeProtectedHeader } from 'jose/decode/protected_header';
 import { AgentEnv, Limit } from './contract.ts';
 import { WifError } from '../runtime/errors.ts';
 

@@ -4,6 +4,7 @@
  * /healthz, /readyz and /metrics, starts the proxy in proxy mode, and stops cleanly on
  * SIGTERM. `--once` exchanges once and exits (the legacy init container).
  */
+import type { Registry } from 'prom-client';
 import type { Clock, Random } from '../runtime/clock.ts';
 import { systemClock, systemRandom } from '../runtime/clock.ts';
 import type { CommandContext } from '../runtime/command.ts';
@@ -16,7 +17,7 @@ import { parseAgentConfig, type AgentConfig, type SourceSettings } from './confi
 import { createTokenExchanger, type ExchangeParameters, type TokenExchanger } from './exchange.ts';
 import { createTokenFileStore, type TokenFileStore } from './files.ts';
 import { createIdentityTokenSource } from './identity-sources.ts';
-import { createAgentMetrics, type AgentMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE, createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresher.ts';
 import { startHealthServer, type HealthServer } from './server.ts';
 
@@ -87,9 +88,11 @@ interface ServeOptions {
   readonly signal: AbortSignal;
 }
 
-/** What the proxy seam gives back: enough for /readyz and shutdown. */
+/** What the proxy seam gives back: enough for /readyz, /metrics and shutdown. */
 interface ProxyHandle {
   readonly listening: boolean;
+  /** The proxy's own series (prom-client, loaded only in proxy mode). */
+  readonly registry: Registry;
   close(): Promise<void>;
 }
 
@@ -103,7 +106,8 @@ async function serve(options: ServeOptions): Promise<number> {
       ...(isTokenReady(refresher.status(), clock.now()) ? [] : [`no access token valid for at least ${Limit.readyMinValiditySeconds} s is on disk yet`]),
       ...(config.proxyAddr !== undefined && proxy?.listening !== true ? ['the proxy is not listening'] : []),
     ],
-    registry: metrics.registry,
+    metrics: async () => metrics.render() + ((await proxy?.registry.metrics()) ?? ''),
+    metricsContentType: METRICS_CONTENT_TYPE,
   });
   logger.info({ listener: 'health', address: health.address.host, port: health.address.port }, 'listening');
   try {
@@ -118,18 +122,26 @@ async function serve(options: ServeOptions): Promise<number> {
 
 /** Proxy mode: the credential-isolating proxy on loopback, fed by the refresher's current token. */
 async function startProxyIfConfigured(options: ServeOptions): Promise<ProxyHandle | undefined> {
-  const { config, parts, metrics, logger, clock } = options;
+  const { config, parts, logger, clock } = options;
   const listen = config.proxyAddr;
   if (listen === undefined) return undefined;
-  const { startProxy } = await import('./proxy.ts');
-  return startProxy({
+  const [{ startProxy }, { Registry }] = await Promise.all([import('./proxy.ts'), import('prom-client')]);
+  const registry = new Registry();
+  const proxy = await startProxy({
     listen: { host: listen.host ?? '127.0.0.1', port: listen.port },
     upstreamUrl: config.upstreamUrl,
     currentToken: () => parts.refresher.currentToken(),
     clock,
     logger,
-    registry: metrics.registry,
+    registry,
   });
+  return {
+    registry,
+    get listening(): boolean {
+      return proxy.listening;
+    },
+    close: () => proxy.close(),
+  };
 }
 
 /** SIGTERM must end the process within 5 s: give up waiting on a listener that will not close. */
