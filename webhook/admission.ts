@@ -127,16 +127,20 @@ export function decodeAdmissionReview(body: Uint8Array | string | undefined): De
   return decodeRequest(review.request);
 }
 
-/** The AdmissionReview answer, serialized once. */
+const ENVELOPE_HEAD = `{"apiVersion":${JSON.stringify(ADMISSION_API_VERSION)},"kind":${JSON.stringify(ADMISSION_KIND)},"response":{"uid":`;
+
+/**
+ * The AdmissionReview answer, serialized once: the envelope is written around the base64
+ * patch (which needs no escaping) instead of JSON.stringify scanning it a second time.
+ */
 export function encodeAdmissionResponse(uid: string, verdict: AdmissionVerdict): string {
-  const response: Record<string, unknown> = { uid, allowed: verdict.allowed };
+  let json = `${ENVELOPE_HEAD}${JSON.stringify(uid)},"allowed":${String(verdict.allowed)}`;
   if (verdict.allowed && verdict.patch.length > 0) {
-    response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(JSON.stringify(verdict.patch), 'utf8').toString('base64');
+    json += `,"patchType":"JSONPatch","patch":"${Buffer.from(JSON.stringify(verdict.patch), 'utf8').toString('base64')}"`;
   }
-  if (verdict.warnings.length > 0) response.warnings = verdict.warnings;
-  if (!verdict.allowed) response.status = { code: 403, message: verdict.denialMessage ?? 'denied by anthropic-wif' };
-  return JSON.stringify({ apiVersion: ADMISSION_API_VERSION, kind: ADMISSION_KIND, response });
+  if (verdict.warnings.length > 0) json += `,"warnings":${JSON.stringify(verdict.warnings)}`;
+  if (!verdict.allowed) json += `,"status":${JSON.stringify({ code: 403, message: verdict.denialMessage ?? 'denied by anthropic-wif' })}`;
+  return `${json}}}`;
 }
 
 /** The JSON body of a 4xx / 5xx answer. */

@@ -88,10 +88,13 @@ function injectInitContainers(spec: JsonObject, plan: InjectionPlan): JsonObject
   return others;
 }
 
-/** Returns a new pod; the input is not modified. */
+/**
+ * Returns a new pod; the input is not modified. Only the objects on the way to a change are
+ * copied: everything else is shared with the input, which also lets the diff skip it at once.
+ */
 export function applyInjection(pod: JsonObject, plan: InjectionPlan): JsonObject {
-  const result = cloneJson(pod);
-  const spec = objectField(result, 'spec') ?? {};
+  const result = { ...pod };
+  const spec = { ...objectField(pod, 'spec') };
   result.spec = spec;
   const inject = (container: JsonObject): JsonObject =>
     isWebhookContainer(container)
@@ -106,7 +109,7 @@ export function applyInjection(pod: JsonObject, plan: InjectionPlan): JsonObject
   const sidecars = plan.sidecar === undefined ? [] : [plan.sidecar];
   spec.containers = upsert(containers, sidecars, { key: 'name', owned: isWebhookContainer }).map(inject);
 
-  const metadata = objectField(result, 'metadata') ?? {};
+  const metadata = { ...objectField(pod, 'metadata') };
   result.metadata = metadata;
   metadata.annotations = { ...objectField(metadata, 'annotations'), [Annotation.status]: plan.status };
   return result;

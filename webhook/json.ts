@@ -39,8 +39,18 @@ export function stringMap(value: JsonObject | undefined): Record<string, string>
   return result;
 }
 
+/** A deep copy; a plain walk, several times faster than structuredClone on pod-sized JSON. */
 export function cloneJson<T extends JsonValue>(value: T): T {
-  return structuredClone(value);
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => cloneJson(item)) as T;
+  const copy: JsonObject = {};
+  for (const key of Object.keys(value)) {
+    const item = cloneJson(value[key] as JsonValue);
+    // JSON.parse makes "__proto__" an own key; assigning it would set the prototype instead.
+    if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy as T;
 }
 
 /** Deep equality of JSON values; object key order does not matter. */

@@ -45,10 +45,21 @@ export function createWebhookMetrics(options: { readonly processMetrics?: boolea
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  // One child per label pair, looked up once: prom-client hashes the labels on every inc otherwise.
+  const admissionCounters = new Map<string, { inc(): void }>();
+  const admissionCounter = (result: AdmissionResult, mode: string): { inc(): void } => {
+    const key = `${result}/${mode}`;
+    let counter = admissionCounters.get(key);
+    if (counter === undefined) {
+      counter = admissions.labels(result, mode);
+      admissionCounters.set(key, counter);
+    }
+    return counter;
+  };
   return {
     registry,
     recordAdmission(result, mode, durationSeconds) {
-      admissions.inc({ result, mode });
+      admissionCounter(result, mode).inc();
       if (durationSeconds !== undefined) duration.observe(durationSeconds);
     },
     recordServiceAccountLookup(result) {

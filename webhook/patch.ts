@@ -43,7 +43,7 @@ export function createPatch(before: JsonValue, after: JsonValue, options: PatchO
 
 /** RFC 6901: `~` → `~0`, `/` → `~1` (annotation keys contain `/`). */
 export function escapePointerToken(token: string): string {
-  return token.replaceAll('~', '~0').replaceAll('/', '~1');
+  return token.includes('~') || token.includes('/') ? token.replaceAll('~', '~0').replaceAll('/', '~1') : token;
 }
 
 function child(path: string, token: string | number): string {
@@ -51,79 +51,99 @@ function child(path: string, token: string | number): string {
 }
 
 function diffValue(before: JsonValue, after: JsonValue, path: string, context: DiffContext): void {
-  if (jsonEqual(before, after)) return;
+  // No deep-equality check up front: diffing equal values emits nothing anyway, and the
+  // shared-subtree check in diffObject and diffIdentifiedArray skips most unchanged values.
+  if (before === after) return;
   if (isJsonObject(before) && isJsonObject(after)) {
     diffObject(before, after, path, context);
   } else if (Array.isArray(before) && Array.isArray(after)) {
     diffArray(before, after, path, context);
-  } else {
+  } else if (!jsonEqual(before, after)) {
     context.ops.push({ op: 'replace', path, value: cloneJson(after) });
   }
 }
 
 function diffObject(before: JsonObject, after: JsonObject, path: string, context: DiffContext): void {
-  for (const [key, value] of Object.entries(before)) {
+  for (const key in before) {
+    const value = before[key] as JsonValue;
     const next = after[key];
     if (next === undefined) context.ops.push({ op: 'remove', path: child(path, key) });
-    else diffValue(value, next, child(path, key), context);
+    // A subtree the mutation shared with the input is unchanged: skip it before building its path.
+    else if (next !== value) diffValue(value, next, child(path, key), context);
   }
-  for (const [key, value] of Object.entries(after)) {
-    if (!(key in before)) context.ops.push({ op: 'add', path: child(path, key), value: cloneJson(value) });
+  for (const key in after) {
+    if (!(key in before)) context.ops.push({ op: 'add', path: child(path, key), value: cloneJson(after[key] as JsonValue) });
   }
 }
 
 function diffArray(before: JsonValue[], after: JsonValue[], path: string, context: DiffContext): void {
-  const key = identityKey(before, after);
-  if (key === undefined) diffPlainArray(before, after, path, context);
-  else diffIdentifiedArray({ before: before as JsonObject[], after: after as JsonObject[], key }, path, context);
-}
-
-/** The field that identifies every element of both arrays uniquely, if any. */
-function identityKey(before: readonly JsonValue[], after: readonly JsonValue[]): string | undefined {
-  return IDENTITY_KEYS.find((key) => hasUniqueKeys(before, key) && hasUniqueKeys(after, key));
-}
-
-function hasUniqueKeys(items: readonly JsonValue[], key: string): boolean {
-  const seen = new Set<string>();
-  for (const item of items) {
-    const id = isJsonObject(item) ? item[key] : undefined;
-    if (typeof id !== 'string' || seen.has(id)) return false;
-    seen.add(id);
-  }
-  return true;
+  const identified = identifyElements(before, after);
+  if (identified === undefined) diffPlainArray(before, after, path, context);
+  else diffIdentifiedArray(identified, path, context);
 }
 
 interface IdentifiedArrays {
   readonly before: readonly JsonObject[];
   readonly after: readonly JsonObject[];
-  readonly key: string;
+  readonly beforeIds: readonly string[];
+  readonly afterIds: readonly string[];
+}
+
+/** Both arrays with their ids, by the first field that identifies every element of both uniquely, if any. */
+function identifyElements(before: readonly JsonValue[], after: readonly JsonValue[]): IdentifiedArrays | undefined {
+  for (const key of IDENTITY_KEYS) {
+    const beforeIds = uniqueIds(before, key);
+    const afterIds = beforeIds === undefined ? undefined : uniqueIds(after, key);
+    if (beforeIds !== undefined && afterIds !== undefined) return { before: before as JsonObject[], after: after as JsonObject[], beforeIds, afterIds };
+  }
+  return undefined;
+}
+
+/** The elements' `key` values, when every element has a distinct string one. */
+function uniqueIds(items: readonly JsonValue[], key: string): string[] | undefined {
+  const ids: string[] = [];
+  for (const item of items) {
+    const id = isJsonObject(item) ? item[key] : undefined;
+    if (typeof id !== 'string' || ids.includes(id)) return undefined;
+    ids.push(id);
+  }
+  return ids;
 }
 
 function diffIdentifiedArray(arrays: IdentifiedArrays, path: string, context: DiffContext): void {
-  const { before, after } = arrays;
-  const idOf = (item: JsonObject): string => item[arrays.key] as string;
+  const { before, after, beforeIds, afterIds } = arrays;
   const movers = elementsToMove(arrays, context.movableNames);
   if (movers === undefined) {
     context.ops.push({ op: 'replace', path, value: cloneJson([...after]) });
     return;
   }
-  const afterIds = new Set(after.map(idOf));
-  const stays = (item: JsonObject): boolean => afterIds.has(idOf(item)) && !movers.has(idOf(item));
+  const remaining: JsonObject[] = [];
+  const remainingIds: string[] = [];
   for (let i = before.length - 1; i >= 0; i -= 1) {
-    if (!stays(before[i] as JsonObject)) context.ops.push({ op: 'remove', path: child(path, i) });
+    const id = beforeIds[i] as string;
+    if (afterIds.includes(id) && !movers.has(id)) {
+      remaining.push(before[i] as JsonObject);
+      remainingIds.push(id);
+    } else {
+      context.ops.push({ op: 'remove', path: child(path, i) });
+    }
   }
-  const remaining = before.filter(stays);
+  remaining.reverse();
+  remainingIds.reverse();
   let cursor = 0;
-  after.forEach((item, i) => {
-    const existing = remaining[cursor];
-    if (existing !== undefined && idOf(existing) === idOf(item)) {
-      diffValue(existing, item, child(path, i), context);
+  for (let i = 0; i < after.length; i += 1) {
+    const item = after[i] as JsonObject;
+    if (cursor < remaining.length && remainingIds[cursor] === afterIds[i]) {
+      const existing = remaining[cursor] as JsonObject;
+      if (existing !== item) diffValue(existing, item, child(path, i), context);
       cursor += 1;
     } else {
       context.ops.push({ op: 'add', path: child(path, i), value: cloneJson(item) });
     }
-  });
+  }
 }
+
+const NOTHING_MOVES: ReadonlySet<string> = new Set();
 
 /**
  * Which kept elements must be removed and added again so the rest keep their order:
@@ -131,18 +151,19 @@ function diffIdentifiedArray(arrays: IdentifiedArrays, path: string, context: Di
  * `undefined` when other elements were reordered (the array is then replaced).
  */
 function elementsToMove(arrays: IdentifiedArrays, movableNames: ReadonlySet<string>): ReadonlySet<string> | undefined {
-  const beforeIds = arrays.before.map((item) => item[arrays.key] as string);
-  const afterIds = arrays.after.map((item) => item[arrays.key] as string);
+  const { beforeIds, afterIds } = arrays;
   const keptBefore = beforeIds.filter((id) => afterIds.includes(id));
   const keptAfter = afterIds.filter((id) => beforeIds.includes(id));
-  if (sameSequence(keptBefore, keptAfter)) return new Set();
+  if (sameSequence(keptBefore, keptAfter)) return NOTHING_MOVES;
   const movers = new Set(keptBefore.filter((id) => movableNames.has(id)));
   const fixed = (id: string): boolean => !movers.has(id);
   return sameSequence(keptBefore.filter(fixed), keptAfter.filter(fixed)) ? movers : undefined;
 }
 
 function sameSequence(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((item, i) => item === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function diffPlainArray(before: JsonValue[], after: JsonValue[], path: string, context: DiffContext): void {

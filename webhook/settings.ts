@@ -202,13 +202,15 @@ export function resolveSettings(layers: readonly AnnotationLayer[], defaults: In
 
 const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set(Object.values(Annotation));
 
+/** Computed once: building it per admission was measurable. */
+const KNOWN_SETTINGS = [...KNOWN_ANNOTATIONS]
+  .filter((key) => key !== Annotation.status)
+  .map((key) => key.slice(ANNOTATION_PREFIX.length))
+  .join(', ');
+
 /** An annotation with this project's prefix that means nothing is most likely a typo. */
 export function unknownAnnotationWarnings(layer: AnnotationLayer): string[] {
-  const known = [...KNOWN_ANNOTATIONS]
-    .filter((key) => key !== Annotation.status)
-    .map((key) => key.slice(ANNOTATION_PREFIX.length))
-    .join(', ');
   return Object.keys(layer.annotations)
     .filter((key) => key.startsWith(ANNOTATION_PREFIX) && !KNOWN_ANNOTATIONS.has(key))
-    .map((key) => `unknown annotation ${key}${layer.where} ignored (known: ${known})`);
+    .map((key) => `unknown annotation ${key}${layer.where} ignored (known: ${KNOWN_SETTINGS})`);
 }
