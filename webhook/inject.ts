@@ -10,7 +10,7 @@
 import { Annotation } from '../agent/contract.ts';
 import type { InjectionPlan } from './decide.ts';
 import type { ContainerInjection } from './injected-objects.ts';
-import { cloneJson, isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';
+import { isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';
 import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
 import { agentInitIndex, containerName, envEntries, volumeMounts } from './pod.ts';
 import type { ContainerRecord } from './status.ts';
@@ -31,7 +31,7 @@ export function mergeOwned(existing: JsonObject, desired: JsonObject): JsonObjec
   const result: JsonObject = { ...existing };
   for (const [key, value] of Object.entries(desired)) {
     const current = existing[key];
-    result[key] = isJsonObject(current) && isJsonObject(value) ? mergeOwned(current, value) : cloneJson(value);
+    result[key] = isJsonObject(current) && isJsonObject(value) ? mergeOwned(current, value) : value;
   }
   return result;
 }
@@ -53,7 +53,7 @@ function upsert(existing: readonly JsonObject[], desired: readonly JsonObject[],
     if (replacement !== undefined && !result.some((kept) => idOf(kept) === idOf(item))) result.push(mergeOwned(item, replacement));
   }
   const taken = new Set(result.map(idOf));
-  return [...result, ...desired.filter((item) => !taken.has(idOf(item))).map((item) => cloneJson(item))];
+  return [...result, ...desired.filter((item) => !taken.has(idOf(item)))];
 }
 
 /** Writes a list back; a list the webhook emptied is removed, a list it never touched stays. */
@@ -84,13 +84,14 @@ function injectInitContainers(spec: JsonObject, plan: InjectionPlan): JsonObject
   const desired = plan.initContainer;
   if (desired === undefined) return others;
   const earlier = existing.find((container) => isWebhookContainer(container) && containerName(container) === containerName(desired));
-  others.splice(agentInitIndex(others), 0, earlier === undefined ? cloneJson(desired) : mergeOwned(earlier, desired));
+  others.splice(agentInitIndex(others), 0, earlier === undefined ? desired : mergeOwned(earlier, desired));
   return others;
 }
 
 /**
- * Returns a new pod; the input is not modified. Only the objects on the way to a change are
- * copied: everything else is shared with the input, which also lets the diff skip it at once.
+ * Returns a new pod; neither the pod nor the plan is modified. Only the objects on the way to
+ * a change are new: the rest is shared with the input (which lets the diff skip it at once)
+ * and the plan's objects are placed as they are, so treat all three as read-only.
  */
 export function applyInjection(pod: JsonObject, plan: InjectionPlan): JsonObject {
   const result = { ...pod };
