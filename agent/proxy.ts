@@ -265,6 +265,8 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
   /** writeHead was called: from then on an error can only cut the connection. */
   #responseStarted = false;
   #waitingForDrain = false;
+  /** Body chunks received in this tick, written together when it ends (see onResponseData). */
+  #pending: Buffer[] = [];
   #requestBytes = 0;
   #responseBytes = 0;
 
@@ -280,6 +282,18 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
     if (this.#res.writableFinished) return;
     this.#clientGone = true;
     this.#controller?.abort(new ClientGoneError());
+  };
+
+  /** Writes the chunks of this tick as one; pauses the upstream while the client is behind. */
+  readonly #flush = (): void => {
+    const chunks = this.#pending;
+    if (chunks.length === 0 || this.#res.destroyed) return;
+    this.#pending = [];
+    const written = this.#res.write(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+    if (written || this.#waitingForDrain) return;
+    this.#waitingForDrain = true;
+    this.#controller?.pause();
+    this.#res.once('drain', this.#onDrain);
   };
 
   readonly #onDrain = (): void => {
@@ -306,15 +320,19 @@ class ForwardedRequest implements Dispatcher.DispatchHandler {
     if (String(headers['content-type']).startsWith('text/event-stream')) this.#res.flushHeaders();
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  /**
+   * One upstream read can hold many small chunks (an SSE stream sends each event as its own
+   * chunk): they are written to the client as one at the end of the tick, which sends them no
+   * later, and costs one chunk frame and one system call instead of one per event.
+   */
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.#responseBytes += chunk.length;
-    if (this.#res.write(chunk) || this.#waitingForDrain) return;
-    this.#waitingForDrain = true;
-    controller.pause();
-    this.#res.once('drain', this.#onDrain);
+    if (this.#pending.length === 0) process.nextTick(this.#flush);
+    this.#pending.push(chunk);
   }
 
   onResponseEnd(): void {
+    this.#flush();
     this.#res.end();
     this.#finish(this.#res.statusCode);
   }
