@@ -60,11 +60,25 @@ function progress(line: string): void {
   process.stderr.write(`[bench] ${line}\n`);
 }
 
+function aptInstallWrk(): boolean {
+  try {
+    execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** wrk from Debian's packages, installed when missing (a fresh machine may need the package lists first). */
 function ensureWrk(): void {
   if (wrkInstalled()) return;
   progress('wrk is missing: apt-get install -y wrk');
-  execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' });
-  if (!wrkInstalled()) throw new Error('wrk is still missing after apt-get install -y wrk (run apt-get update first?)');
+  if (!aptInstallWrk()) {
+    progress('apt-get update, then apt-get install -y wrk again');
+    execFileSync('apt-get', ['update'], { stdio: 'inherit' });
+    aptInstallWrk();
+  }
+  if (!wrkInstalled()) throw new Error('wrk is still missing after apt-get install -y wrk: install it (Debian package wrk) and run again');
 }
 
 function buildDist(): void {
@@ -96,13 +110,14 @@ token endpoint's load from a fleet. Run them with:
 - \`npm run bench -- webhook\` (or \`proxy\`, \`agent-footprint\`, \`fleet\`): one benchmark; the
   document is rebuilt from the stored sections in \`bench/results/\`;
 - flags after the names tune a run, e.g. \`npm run bench -- webhook --admissions=200000 --seconds=5\`
-  (each section lists the flags it read).
+  (each section lists the flags it read); \`npm run bench -- --document-only\` only rebuilds this
+  document from the stored sections.
 
 The runner installs Debian's \`wrk\` (\`apt-get install -y wrk\`) when it is missing and builds
-\`dist/\` (\`tsc -p tsconfig.build.json\`) first: the webhook and the agent run from \`dist/\`, as in
-the image. Figures are what this machine gave, not pass/fail assertions; where a target is
-missed the section says by how much and what bounds it. The machine is shared (other work may
-run at the same time), so each section records the load average it started with.
+\`dist/\` (\`tsc -p tsconfig.build.json\`) first, so code runs as in the image; each section says how
+it ran what it measured. Figures are what this machine gave, not pass/fail assertions; where a
+target is missed the section says by how much and what bounds it. The machine may be shared with
+other work, so each section records the load average it started with.
 
 ## Machine
 
@@ -124,6 +139,10 @@ function benchmarkExists(name: BenchmarkName): boolean {
 
 async function main(argv: readonly string[]): Promise<void> {
   const commandLine = parseCommandLine(argv);
+  if (commandLine.flags['document-only'] === 'true') {
+    assembleDocument();
+    return;
+  }
   const missing = commandLine.names.filter((name) => !benchmarkExists(name));
   if (missing.length > 0 && !commandLine.all) throw new Error(`no such benchmark module: ${missing.map((name) => `bench/${name}.ts`).join(', ')}`);
   for (const name of missing) progress(`${name}: bench/${name}.ts does not exist, skipped`);
