@@ -114,6 +114,7 @@ export class Refresher {
   #gapReported = false;
   #lastSourceProblem: string | undefined;
   #started = false;
+  #stopWatching: (() => void) | undefined;
 
   constructor(options: RefresherOptions) {
     this.#deps = options;
@@ -148,14 +149,33 @@ export class Refresher {
   /** Keeps the files fresh until `signal` aborts. Never throws for a refresh failure. */
   async run(signal: AbortSignal): Promise<void> {
     await this.start();
-    const stopWatching = this.#deps.source.watch?.(() => {
-      this.#sourceChanged = true;
-      if (this.#plan.phase === 'awaiting-assertion') this.#wake?.abort();
-    });
     try {
-      while (!signal.aborted) await this.#stepSafely(signal);
+      while (!signal.aborted) {
+        this.#watchSourceWhileWanted();
+        await this.#stepSafely(signal);
+      }
     } finally {
-      stopWatching?.();
+      this.#stopWatching?.();
+      this.#stopWatching = undefined;
+    }
+  }
+
+  /**
+   * A source change matters only while a new assertion is wanted: a refresh is due or the
+   * plan awaits one (onSourceChanged ignores it otherwise). So the source is watched only
+   * then, from before the read that may find the assertion spent; a fresh agent, most of its
+   * life, has no watch poll waking it (each wake-up costs CPU in every pod of the fleet).
+   */
+  #watchSourceWhileWanted(): void {
+    const wanted = this.#plan.phase === 'awaiting-assertion' || this.#deps.clock.now() >= this.#plan.nextReadAtMs;
+    if (wanted && this.#stopWatching === undefined) {
+      this.#stopWatching = this.#deps.source.watch?.(() => {
+        this.#sourceChanged = true;
+        if (this.#plan.phase === 'awaiting-assertion') this.#wake?.abort();
+      });
+    } else if (!wanted && this.#stopWatching !== undefined) {
+      this.#stopWatching();
+      this.#stopWatching = undefined;
     }
   }
 

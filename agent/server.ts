@@ -12,6 +12,8 @@ import type { ListenAddress } from '../runtime/listen-address.ts';
 // undici with http2, zlib and worker_threads: about 12 MB of RSS the sidecar never uses.
 const { createServer } = process.getBuiltinModule('node:http');
 
+const CONNECTIONS_CHECK_MS = 60_000;
+
 export interface HealthChecks {
   /** The process and its refresh loop are alive. */
   alive(): boolean;
@@ -60,7 +62,10 @@ async function route(req: IncomingMessage, res: ServerResponse, checks: HealthCh
 }
 
 export async function startHealthServer(listen: ListenAddress, checks: HealthChecks): Promise<HealthServer> {
-  const server: Server = createServer((req, res) => {
+  // The two timeouts below are enforced by a timer that runs whether or not a client is
+  // connected (30 s by default); once a minute bounds a stuck client as well and wakes an
+  // idle sidecar half as often.
+  const server: Server = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS }, (req, res) => {
     route(req, res, checks).catch(() => {
       if (!res.headersSent) answer(res, 500, 'internal error\n');
       else res.destroy();
