@@ -67,6 +67,21 @@ export const AgentArgs = {
   init: ['agent', '--once'],
 } as const;
 
+/**
+ * How the injected sidecar (not the one-shot init container) starts: the image's Node with
+ * V8 options before the CLI script, since NODE_OPTIONS refuses them. Measured in
+ * docs/benchmarks.md (agent footprint): `--no-memory-reducer` stops V8's 8 s idle-heap timer,
+ * most of an idle agent's CPU; `--lite-mode` (interpreter only) saves ~5 MiB of RSS but turns
+ * WebAssembly off, which the proxy's undici parser needs, so proxy mode runs without it.
+ */
+export const AgentCommand = {
+  node: '/usr/local/bin/node',
+  /** The image's `anthropic-wif` (a link to dist/cli/anthropic-wif.js). */
+  cli: '/usr/local/bin/anthropic-wif',
+  fileModeNodeOptions: ['--lite-mode', '--no-memory-reducer'],
+  proxyModeNodeOptions: ['--no-memory-reducer'],
+} as const;
+
 // ---------------------------------------------------------------------------------------
 // Paths and files
 

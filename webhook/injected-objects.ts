@@ -4,6 +4,7 @@
  */
 import {
   AgentArgs,
+  AgentCommand,
   AgentEnv,
   ContainerName,
   Default,
@@ -106,6 +107,11 @@ function agentProbes(kind: AgentContainerOptions['kind']): JsonObject {
   return { startupProbe: { httpGet: { path: HttpPath.readyz, port }, ...STARTUP_PROBE }, ...liveness };
 }
 
+/** The long-running sidecar runs Node with memory and CPU options (see AgentCommand); the init container keeps the entrypoint. */
+function sidecarCommand(proxy: boolean): string[] {
+  return [AgentCommand.node, ...(proxy ? AgentCommand.proxyModeNodeOptions : AgentCommand.fileModeNodeOptions), AgentCommand.cli];
+}
+
 /** The sidecar (native or regular) or the legacy `--once` init container. */
 export function agentContainer(options: AgentContainerOptions): JsonObject {
   const { kind, settings, defaults } = options;
@@ -115,6 +121,7 @@ export function agentContainer(options: AgentContainerOptions): JsonObject {
     name: kind === 'init' ? ContainerName.init : ContainerName.agent,
     image: defaults.agentImage,
     ...(pullPolicy === undefined ? {} : { imagePullPolicy: pullPolicy }),
+    ...(kind === 'init' ? {} : { command: sidecarCommand(proxyPort !== undefined) }),
     args: kind === 'init' ? [...AgentArgs.init] : [...AgentArgs.sidecar],
     ...(kind === 'native-sidecar' ? { restartPolicy: 'Always' } : {}),
     env: agentEnv(settings, proxyPort),
