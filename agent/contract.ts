@@ -202,9 +202,14 @@ export const Default = {
   /** A live ServiceAccount read on a cache miss gives up after this long. */
   serviceAccountLookupTimeoutMs: 2_000,
   credentialsVolumeSizeLimit: '1Mi',
+  /**
+   * The sidecar's resources, from `npm run bench -- agent-footprint` and `-- proxy`
+   * (docs/benchmarks.md): an idle agent holds ~59 MiB in file mode and ~82 MiB in proxy mode
+   * (most of it the node binary's pages); a proxy relaying 10 MiB streams peaked at ~250 MiB.
+   */
   agentResources: {
-    requests: { cpu: '5m', memory: '48Mi' },
-    limits: { memory: '96Mi' },
+    requests: { cpu: '5m', memory: '64Mi' },
+    limits: { memory: '256Mi' },
   },
   /** The sidecar's non-root uid when the app declares none (or is root). */
   agentRunAsUser: 65532,

@@ -15,6 +15,10 @@
  *   source is re-read at its predicted rotation (iat + 80 % of its life, at most 24 h) or on
  *   a file change, with a slow poll as a fallback; a command or URL source is re-read with
  *   backoff, since each read may mint a fresh token.
+ * - A rotation that finds the token with time to spare is exchanged after a random delay
+ *   within up to half of that spare time (what is left beyond `refreshMarginMs`): pods the
+ *   kubelet rotates together (a synchronized start) then spread their exchanges instead of
+ *   all arriving at the token endpoint in the same minute at every rotation.
  * - Transient failures back off (about 1 s, doubling, jittered, capped at 30 s; Retry-After
  *   honoured); 401 spends the assertion; 400 and malformed answers retry at the cap.
  */
@@ -43,6 +47,11 @@ export interface RefreshPolicy {
   readonly spentKeysKept: number;
   /** The SDKs' background-refresh window: a token with less left is not "comfortably" valid. */
   readonly sdkWindowMs: number;
+  /**
+   * A waited-for rotation is exchanged after a random delay of up to this fraction of the
+   * spare time (the token's remaining life beyond `refreshMarginMs`); 0 exchanges at once.
+   */
+  readonly rotationSpreadFraction: number;
 }
 
 export const DEFAULT_REFRESH_POLICY: RefreshPolicy = Object.freeze({
@@ -58,6 +67,7 @@ export const DEFAULT_REFRESH_POLICY: RefreshPolicy = Object.freeze({
   maxRotationMs: Limit.kubeletMaxRotationSeconds * 1000,
   spentKeysKept: 16,
   sdkWindowMs: Limit.sdkBlockingWindowSeconds * 1000,
+  rotationSpreadFraction: 0.5,
 });
 
 /** When a minted token was obtained and when it expires (Unix ms). */
@@ -96,6 +106,8 @@ export interface RefreshState {
   readonly spentKeys: readonly string[];
   /** Consecutive failures (source or exchange), the backoff exponent. */
   readonly failures: number;
+  /** The assertion whose exchange was put off to spread a rotation: the next read sends it. */
+  readonly deferredKey?: string;
 }
 
 export interface PlanContext {
@@ -189,7 +201,7 @@ function adoptedObtainedAt(expiresAtMs: number, saved: SavedAssertion | undefine
 
 export type ReadDecision =
   | { readonly action: 'exchange'; readonly state: RefreshState }
-  | { readonly action: 'wait'; readonly reason: 'assertion-spent' | 'source-unusable'; readonly state: RefreshState };
+  | { readonly action: 'wait'; readonly reason: 'assertion-spent' | 'source-unusable' | 'spreading-rotation'; readonly state: RefreshState };
 
 /** After reading the source at a due refresh: exchange a new assertion, or wait for one. */
 export function decideAfterRead(state: RefreshState, observation: SourceObservation, context: PlanContext): ReadDecision {
@@ -202,7 +214,28 @@ export function decideAfterRead(state: RefreshState, observation: SourceObservat
   if (isSpent(state, observation.assertion.key)) {
     return { action: 'wait', reason: 'assertion-spent', state: waitForNewAssertion(state, observation.assertion, context) };
   }
+  const deferUntilMs = spreadRotationUntil(state, observation.assertion, context);
+  if (deferUntilMs !== undefined) {
+    return { action: 'wait', reason: 'spreading-rotation', state: { ...state, phase: 'fresh', nextReadAtMs: deferUntilMs, deferredKey: observation.assertion.key } };
+  }
   return { action: 'exchange', state };
+}
+
+/** Delays shorter than this are not worth a wake-up. */
+const MIN_SPREAD_DELAY_MS = 1_000;
+
+/**
+ * When a new projected token arrives while a refresh was waiting for it and the token held
+ * still has spare time, the moment to exchange it: now plus a random part of that spare
+ * time. Undefined: exchange now (not a waited-for rotation, no spare time, or already put off).
+ */
+function spreadRotationUntil(state: RefreshState, assertion: AssertionFacts, context: PlanContext): number | undefined {
+  const { nowMs, policy, random } = context;
+  if (!context.rotatesOnItsOwn || state.phase !== 'awaiting-assertion' || state.failures > 0 || state.token === undefined) return undefined;
+  if (state.deferredKey === assertion.key) return undefined;
+  const spareMs = state.token.expiresAtMs - nowMs - policy.refreshMarginMs;
+  const delayMs = Math.round(random() * spareMs * policy.rotationSpreadFraction);
+  return delayMs >= MIN_SPREAD_DELAY_MS ? nowMs + delayMs : undefined;
 }
 
 /** A spent assertion: wait for the next rotation (self-rotating source) or re-read with backoff. */

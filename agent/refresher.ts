@@ -294,6 +294,8 @@ export class Refresher {
   #logWait(decision: Extract<ReadDecision, { action: 'wait' }>): void {
     if (decision.reason === 'assertion-spent') {
       this.#deps.logger.debug({ nextReadAt: iso(decision.state.nextReadAtMs) }, 'identity token already exchanged; waiting for a new one');
+    } else if (decision.reason === 'spreading-rotation') {
+      this.#deps.logger.debug({ exchangeAt: iso(decision.state.nextReadAtMs) }, 'new identity token; the access token has time to spare, so it is exchanged after a random delay');
     }
   }
 
@@ -420,7 +422,8 @@ export class Refresher {
     if (read.kind === 'unusable') throw new RefreshFailedError('identity-token-unusable', read.message);
     const decision = decideAfterRead(this.#plan, read, this.#context(this.#deps.clock.now()));
     this.#plan = decision.state;
-    if (decision.action === 'wait') {
+    // A one-shot run never puts an exchange off (spreading a fleet's rotations is the loop's job).
+    if (decision.action === 'wait' && decision.reason !== 'spreading-rotation') {
       throw new RefreshFailedError('assertion-spent', `the identity token from ${this.#deps.source.description} was already exchanged and no valid access token is on disk`, {
         hint: `assertions are single-use and a restart must not replay one: wait for a new identity token (the kubelet rotates it at 80 % of its lifetime), or delete ${OutputFile.state} in the output directory if it is stale`,
       });

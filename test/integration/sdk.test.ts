@@ -56,7 +56,9 @@ afterEach(async () => {
 
 describe('the official SDK reading the agent files', () => {
   it('sends the current token before and after a rotation', async () => {
-    const w: AgentWorld = await startAgentWorld();
+    // A 180 s rule lifetime leaves the held token no time to spare beyond the refresher's 180 s
+    // margin, so the rotated token is exchanged at once rather than after a spreading delay.
+    const w: AgentWorld = await startAgentWorld({ ruleLifetimeSeconds: 180 });
     cleanups.push(() => w.close());
     const messages: MessagesEndpoint = await startMessagesEndpoint({
       authorize: ({ authorization }) => authorization !== undefined && w.endpoint.isValidToken(authorization.replace(/^Bearer /, '')),

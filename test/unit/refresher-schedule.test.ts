@@ -177,6 +177,55 @@ describe('decideAfterRead', () => {
   });
 });
 
+describe('decideAfterRead: spreading a rotation', () => {
+  // Waiting since 1800 s for the rotation of a 3600 s projected token (at 2880 s); the token
+  // held expires at 3600 s, so at 2880 s it has 720 s left: 540 s spare beyond the 180 s margin.
+  const awaiting: RefreshState = {
+    phase: 'awaiting-assertion',
+    token: { obtainedAtMs: T0, expiresAtMs: T0 + 3600 * S },
+    nextReadAtMs: T0 + 2880 * S,
+    spentKeys: ['a'],
+    failures: 0,
+  };
+  const rotated = { kind: 'assertion', assertion: assertion('b', 2880, 3600) } as const;
+
+  it.each([
+    // random → the exchange is put off by random × 0.5 × 540 s
+    { random: 0.5, delayS: 135 },
+    { random: 0.999_999, delayS: 270 },
+    { random: 0.1, delayS: 27 },
+  ])('puts the exchange of a waited-for rotation off by $delayS s (random $random), ignoring source changes meanwhile', ({ random, delayS }) => {
+    const decision = decideAfterRead(awaiting, rotated, context(T0 + 2880 * S, { random: constantRandom(random) }));
+    expect(decision).toEqual({ action: 'wait', reason: 'spreading-rotation', state: { ...awaiting, phase: 'fresh', nextReadAtMs: T0 + 2880 * S + delayS * S, deferredKey: 'b' } });
+    expect(onSourceChanged(decision.state, T0 + 2900 * S)).toBe(decision.state);
+  });
+
+  it('exchanges the put-off assertion at the next read, and a newer one at once', () => {
+    const deferred = decideAfterRead(awaiting, rotated, context(T0 + 2880 * S)).state;
+    expect(decideAfterRead(deferred, rotated, context(T0 + 3015 * S))).toEqual({ action: 'exchange', state: deferred });
+    const newer = { kind: 'assertion', assertion: assertion('c', 3000, 3600) } as const;
+    expect(decideAfterRead(deferred, newer, context(T0 + 3015 * S)).action).toBe('exchange');
+  });
+
+  it.each([
+    { name: 'a command or URL source (each read mints a fresh token)', state: awaiting, overrides: { rotatesOnItsOwn: false } },
+    { name: 'a refresh that is due with a fresh assertion at hand (already jittered)', state: { ...awaiting, phase: 'fresh' as const }, overrides: {} },
+    { name: 'after a failure (the retry budget is not spent on spreading)', state: { ...awaiting, failures: 1 }, overrides: {} },
+    { name: 'with no token held', state: { ...awaiting, token: undefined }, overrides: {} },
+    { name: 'with no time to spare (≤ 180 s left)', state: { ...awaiting, token: { obtainedAtMs: T0, expiresAtMs: T0 + 3060 * S } }, overrides: {} },
+    { name: 'when the delay would be under 1 s', state: awaiting, overrides: { random: constantRandom(0) } },
+  ])('exchanges at once: $name', ({ state, overrides }) => {
+    expect(decideAfterRead(state, rotated, context(T0 + 2880 * S, overrides))).toEqual({ action: 'exchange', state });
+  });
+
+  it('clears the put-off assertion once it is minted', () => {
+    const deferred = decideAfterRead(awaiting, rotated, context(T0 + 2880 * S)).state;
+    const minted = decideAfterExchange(deferred, rotated.assertion, { kind: 'minted', token: { obtainedAtMs: T0 + 3015 * S, expiresAtMs: T0 + 6615 * S } }, context(T0 + 3015 * S));
+    expect(minted.deferredKey).toBeUndefined();
+    expect(minted.spentKeys).toEqual(['a', 'b']);
+  });
+});
+
 describe('decideAfterExchange', () => {
   const b = assertion('b', 0, 3600);
   it('schedules the next refresh after a mint and spends a jti', () => {

@@ -179,8 +179,14 @@ describe('restart adoption', () => {
     expect(w.endpoint.records).toEqual([]);
     expect(w.store.token?.accessToken).toBe('sk-ant-oat01-left-by-init');
     expect(isTokenReady(w.refresher.status(), w.clock.now())).toBe(true);
+    // jti-2 appears at 480 s with 520 s left on the adopted token: the exchange is put off by
+    // random (0.5) × 0.5 × (520 − 180) s = 85 s, to spread a fleet the kubelet rotates together.
     await w.clock.advanceBy(1);
-    expect(w.endpoint.records.map((r) => [(r.atMs - w.t0) / S, r.jti])).toEqual([[480, 'jti-2']]);
+    expect(w.endpoint.records).toEqual([]);
+    await w.clock.advanceTo(w.t0 + 565 * S - 1);
+    expect(w.endpoint.records).toEqual([]);
+    await w.clock.advanceBy(1);
+    expect(w.endpoint.records.map((r) => [(r.atMs - w.t0) / S, r.jti])).toEqual([[565, 'jti-2']]);
   });
 
   it('treats a sent assertion as spent when a comfortable token is on disk', async () => {

@@ -95,9 +95,12 @@ describe('48 h with a kubelet-rotated token, jitter at its midpoint, instant exc
     // (R, E): exchanges, smallest lifetime left in the files (s), removals, gap (s)
     { rule: 3600, expiration: 600, minted: 360, minRemainingS: 480, removals: 0, gap: 0 },
     { rule: 600, expiration: 600, minted: 361, minRemainingS: 120, removals: 0, gap: 0 },
-    { rule: 3600, expiration: 3600, minted: 61, minRemainingS: 720, removals: 0, gap: 0 },
+    // A rotation found with spare time is put off by random × 0.5 × (left − 180 s): at the
+    // midpoint, a quarter of it. 720 s left at the rotation → 720 − 0.25 × 540 = 585 s; the
+    // last rotation's exchange then falls after the 48 h.
+    { rule: 3600, expiration: 3600, minted: 60, minRemainingS: 585, removals: 0, gap: 0 },
     { rule: 600, expiration: 3600, minted: 61, minRemainingS: Number.POSITIVE_INFINITY, removals: 60, gap: 2280 },
-    { rule: 86_400, expiration: 86_400, minted: 3, minRemainingS: 17_280, removals: 0, gap: 0 },
+    { rule: 86_400, expiration: 86_400, minted: 3, minRemainingS: 17_280 - 0.25 * (17_280 - 180), removals: 0, gap: 0 },
     { rule: 60, expiration: 600, minted: 361, minRemainingS: Number.POSITIVE_INFINITY, removals: 360, gap: 420 },
   ])('R=$rule E=$expiration: $minted exchanges, ≥ $minRemainingS s left, $removals removals', async ({ rule, expiration, minted, minRemainingS, removals, gap }) => {
     const outcome = await simulate48h({ rule, expiration, random: constantRandom(0.5) });
@@ -126,12 +129,14 @@ describe('48 h with a kubelet-rotated token, jitter at its midpoint, instant exc
 
 describe('48 h with seeded jitter and 250 ms exchanges', () => {
   // Bounds that hold for any jitter: (3600, 600) may exchange an old JWT (L ≥ 240 s) and then
-  // refreshes after at most 0.6 L, so ≥ 144 s; the others are set by the facts: R − 0.8 E.
+  // refreshes after at most 0.6 L, so ≥ 144 s; (600, 600) is set by the facts: R − 0.8 E; where
+  // R − 0.8 E leaves spare time beyond the 180 s margin, the exchange of a rotation is put off
+  // by up to half of it: R − 0.8 E − (R − 0.8 E − 180) / 2.
   it.each([
     { rule: 3600, expiration: 600, minted: 360, boundS: 144 },
     { rule: 600, expiration: 600, minted: 360, boundS: 120 },
-    { rule: 3600, expiration: 3600, minted: 60, boundS: 720 },
-    { rule: 86_400, expiration: 86_400, minted: 3, boundS: 17_280 },
+    { rule: 3600, expiration: 3600, minted: 60, boundS: 720 - (720 - 180) / 2 },
+    { rule: 86_400, expiration: 86_400, minted: 3, boundS: 17_280 - (17_280 - 180) / 2 },
   ])('R=$rule E=$expiration keeps ≥ $boundS s − 250 ms left over 5 seeds', async ({ rule, expiration, minted, boundS }) => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const outcome = await simulate48h({ rule, expiration, random: seededRandom(seed), latencyMs: 250 });
