@@ -590,7 +590,7 @@ function whatBoundsIt(f: Figures): string[] {
     '',
     `- **RSS**: the Node floor (the agent's kind of I/O and nothing else, same Node options) holds ${mb(lastRss(floor))} MiB = ${(lastRss(floor) / 1e6).toFixed(1)} MB, ${mb(lastRss(floor) - lastRss(bare))} MiB above bare Node: an ES-module entry point, the HTTP server (which loads net, cluster and child_process), TLS with its root store, fs/promises and crypto. The agent holds ${mb(over)} MiB more: its own modules, pino (worker_threads, thread-stream, sonic-boom) and the JWT decoder. Most of the resident set is the node binary's pages (${mb(f.breakdowns.get('production')?.nodeBinaryBytes ?? Number.NaN)} MiB, shared with every process of the same image on the node and reclaimable); what only the agent holds is its anonymous memory (${mb(production?.samples.at(-1)?.anonBytes ?? Number.NaN)} MiB).`,
     "- **CPU**: wake-ups, see above; the injected liveness probe (every 10 s) costs more than the agent's own timers (\"production, probed\"). A 30–60 s probe period (failureThreshold 3, still inside the 180 s `/healthz` staleness) would cut that by two thirds to five sixths.",
-    "- **Startup**: Node's own start (the \"Node itself\" row), then loading the module graph, about half of it pino (~40–50 ms here), then the TLS handshake and the exchange. The machine is shared and was loaded (see the load average), which stretches every row.",
+    "- **Startup**: Node's own start (the \"Node itself\" row), then loading the module graph, about half of it pino (~40–50 ms here), then the TLS handshake and the exchange. Two things were tried and gained nothing measurable (under 15 ms, inside the run-to-run spread): bundling the module graph into one file (esbuild) and Node's compile cache (`NODE_COMPILE_CACHE`); the built-ins the agent needs (net, tls, crypto, child_process, fs) load either way, and the rest is spread thinly over the ESM loader. The machine may be shared (see the load average), which stretches every row.",
   ];
 }
 
@@ -608,11 +608,11 @@ function sidecarResources(f: Figures): string[] {
   const { requests, limits } = Default.agentResources;
   const requestMib = quantityMib(requests.memory);
   const limitMib = quantityMib(limits.memory);
-  const covered = (mibValue: number, bound: number): string => (mibValue <= bound ? 'within' : `**over** by ${(mibValue - bound).toFixed(1)} MiB`);
+  const covered = (mibValue: number, bound: number): string => (mibValue <= bound ? 'within' : `${(mibValue - bound).toFixed(1)} MiB over`);
   return [
     '### Sidecar resources',
     '',
-    `Steady RSS: ${names.map((n, i) => `${n} ${(steady[i] ?? Number.NaN).toFixed(1)} MiB`).join(', ')}; peak since start (VmHWM) up to ${peak.toFixed(1)} MiB. The defaults (\`Default.agentResources\` in \`agent/contract.ts\`, the chart's \`agent.resources\`) request **${requests.cpu} CPU, ${requests.memory}** and limit memory to **${limits.memory}**: the file-mode agent's steady RSS is ${covered(steady[0] ?? Number.NaN, requestMib)} the request, the idle proxy's ${covered(steady[2] ?? Number.NaN, requestMib)} it (a request is for scheduling; most of the difference is the node binary's shared pages), and every peak here is ${covered(peak, limitMib)} the limit. The limit leaves room for proxy mode under load: the proxy section measured its RSS at up to ~250 MiB while relaying 10 MiB streams back to back. The CPU request (${requests.cpu} = ~300 ms per minute) is far above the idle agent's.`,
+    `Steady RSS: ${names.map((n, i) => `${n} ${(steady[i] ?? Number.NaN).toFixed(1)} MiB`).join(', ')}; peak since start (VmHWM) up to ${peak.toFixed(1)} MiB. The defaults (\`Default.agentResources\` in \`agent/contract.ts\`, the chart's \`agent.resources\`) request **${requests.cpu} CPU, ${requests.memory}** and limit memory to **${limits.memory}**: the file-mode agent's steady RSS is ${covered(steady[0] ?? Number.NaN, requestMib)} the request, the idle proxy's ${covered(steady[2] ?? Number.NaN, requestMib)} the request (a request is for scheduling; most of the difference is the node binary's shared pages), and every peak here is ${covered(peak, limitMib)} the limit. The limit leaves room for proxy mode under load: the proxy section measured its RSS at up to ~250 MiB while relaying 10 MiB streams back to back. The CPU request (${requests.cpu} = ~300 ms per minute) is far above the idle agent's.`,
   ];
 }
 
