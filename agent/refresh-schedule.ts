@@ -106,8 +106,6 @@ export interface RefreshState {
   readonly spentKeys: readonly string[];
   /** Consecutive failures (source or exchange), the backoff exponent. */
   readonly failures: number;
-  /** The assertion whose exchange was put off to spread a rotation: the next read sends it. */
-  readonly deferredKey?: string;
 }
 
 export interface PlanContext {
@@ -214,9 +212,9 @@ export function decideAfterRead(state: RefreshState, observation: SourceObservat
   if (isSpent(state, observation.assertion.key)) {
     return { action: 'wait', reason: 'assertion-spent', state: waitForNewAssertion(state, observation.assertion, context) };
   }
-  const deferUntilMs = spreadRotationUntil(state, observation.assertion, context);
+  const deferUntilMs = spreadRotationUntil(state, context);
   if (deferUntilMs !== undefined) {
-    return { action: 'wait', reason: 'spreading-rotation', state: { ...state, phase: 'fresh', nextReadAtMs: deferUntilMs, deferredKey: observation.assertion.key } };
+    return { action: 'wait', reason: 'spreading-rotation', state: { ...state, phase: 'fresh', nextReadAtMs: deferUntilMs } };
   }
   return { action: 'exchange', state };
 }
@@ -227,12 +225,12 @@ const MIN_SPREAD_DELAY_MS = 1_000;
 /**
  * When a new projected token arrives while a refresh was waiting for it and the token held
  * still has spare time, the moment to exchange it: now plus a random part of that spare
- * time. Undefined: exchange now (not a waited-for rotation, no spare time, or already put off).
+ * time. Undefined: exchange now (not a waited-for rotation, or no spare time). A put-off
+ * exchange waits in the `fresh` phase, so the read that ends the wait exchanges at once.
  */
-function spreadRotationUntil(state: RefreshState, assertion: AssertionFacts, context: PlanContext): number | undefined {
+function spreadRotationUntil(state: RefreshState, context: PlanContext): number | undefined {
   const { nowMs, policy, random } = context;
   if (!context.rotatesOnItsOwn || state.phase !== 'awaiting-assertion' || state.failures > 0 || state.token === undefined) return undefined;
-  if (state.deferredKey === assertion.key) return undefined;
   const spareMs = state.token.expiresAtMs - nowMs - policy.refreshMarginMs;
   const delayMs = Math.round(random() * spareMs * policy.rotationSpreadFraction);
   return delayMs >= MIN_SPREAD_DELAY_MS ? nowMs + delayMs : undefined;

@@ -422,8 +422,9 @@ export class Refresher {
     if (read.kind === 'unusable') throw new RefreshFailedError('identity-token-unusable', read.message);
     const decision = decideAfterRead(this.#plan, read, this.#context(this.#deps.clock.now()));
     this.#plan = decision.state;
-    // A one-shot run never puts an exchange off (spreading a fleet's rotations is the loop's job).
-    if (decision.action === 'wait' && decision.reason !== 'spreading-rotation') {
+    // Never 'spreading-rotation': that needs a held token while awaiting a rotation, and a
+    // one-shot run starts either with no token or in the 'fresh' phase.
+    if (decision.action === 'wait') {
       throw new RefreshFailedError('assertion-spent', `the identity token from ${this.#deps.source.description} was already exchanged and no valid access token is on disk`, {
         hint: `assertions are single-use and a restart must not replay one: wait for a new identity token (the kubelet rotates it at 80 % of its lifetime), or delete ${OutputFile.state} in the output directory if it is stale`,
       });

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentEnv, Default, Limit, SdkEnv, TokenExchange } from '../agent/contract.ts';
-import { loadAverage, numberFlag, type BenchOptions } from './support/bench-options.ts';
+import { loadAverage, numberFlag, revisionFlag, type BenchOptions } from './support/bench-options.ts';
 import { REPO_ROOT } from './support/processes.ts';
 import { markdownTable, mib, ms, percentile } from './support/report.ts';
 import { startLoggedProcess, type LoggedProcess } from './agent-support/logged-process.ts';
@@ -49,11 +49,10 @@ interface Settings {
 }
 
 function settingsFrom(options: BenchOptions): Settings {
-  const baseline = options.flags.baseline ?? DEFAULT_BASELINE_REVISION;
   return {
     minutes: numberFlag(options, 'minutes', 10),
     startups: numberFlag(options, 'startups', 15),
-    baseline: baseline === 'none' ? undefined : baseline,
+    baseline: revisionFlag(options, 'baseline', DEFAULT_BASELINE_REVISION),
     extraVariants: (options.flags.variants ?? '').split(',').filter((name) => name !== ''),
   };
 }
@@ -401,7 +400,6 @@ async function measureSteadyState(world: EndpointWorld, list: readonly Launch[],
 // ---------------------------------------------------------------------------------------
 // The report
 
-const mb = (bytes: number): string => mib(bytes);
 const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 
 function memoryTable(running: readonly Running[]): string {
@@ -410,11 +408,11 @@ function memoryTable(running: readonly Running[]): string {
     const rss = r.samples.map((s) => s.rssBytes);
     return [
       r.launch.name,
-      last === undefined ? 'n/a' : mb(last.rssBytes),
-      last === undefined ? 'n/a' : mb(last.anonBytes),
-      last === undefined ? 'n/a' : mb(last.fileBytes),
-      `${mb(Math.min(...rss))}–${mb(Math.max(...rss))}`,
-      last === undefined ? 'n/a' : mb(last.peakBytes),
+      last === undefined ? 'n/a' : mib(last.rssBytes),
+      last === undefined ? 'n/a' : mib(last.anonBytes),
+      last === undefined ? 'n/a' : mib(last.fileBytes),
+      `${mib(Math.min(...rss))}–${mib(Math.max(...rss))}`,
+      last === undefined ? 'n/a' : mib(last.peakBytes),
     ];
   });
   return markdownTable(['variant', 'RSS at the end (MiB)', 'anonymous', 'file-backed', 'RSS range over the minutes', 'peak RSS since start (VmHWM)'], rows);
@@ -437,7 +435,7 @@ function cpuTable(running: readonly Running[]): string {
 }
 
 function breakdownTable(breakdowns: Map<string, RssBreakdown>): string {
-  const rows = [...breakdowns.entries()].map(([name, b]) => [name, mb(b.anonymousBytes), mb(b.nodeBinaryBytes), mb(b.librariesBytes), mb(b.otherBytes)]);
+  const rows = [...breakdowns.entries()].map(([name, b]) => [name, mib(b.anonymousBytes), mib(b.nodeBinaryBytes), mib(b.librariesBytes), mib(b.otherBytes)]);
   return markdownTable(['variant', 'anonymous (V8 heap, malloc, stacks)', 'node binary (code, read-only data)', 'shared libraries', 'other files'], rows);
 }
 
@@ -500,7 +498,7 @@ function report(f: Figures): string {
     '',
     seriesTable(f.running, f.settings.minutes, (r, i) => {
       const sample = r.samples[i];
-      return sample === undefined ? '' : mb(sample.rssBytes);
+      return sample === undefined ? '' : mib(sample.rssBytes);
     }),
     '',
     'What the resident pages belong to, at the end (MiB, from `/proc/<pid>/smaps`):',
@@ -531,7 +529,7 @@ function report(f: Figures): string {
       [
         [
           `RSS ≤ ${RSS_TARGET_MB} MB (bare Node about 43 MB)`,
-          `${mb(rss)} MiB = ${rssMb.toFixed(1)} MB (bare Node in the same run: ${mb(bareRss)} MiB = ${(bareRss / 1e6).toFixed(1)} MB)`,
+          `${mib(rss)} MiB = ${rssMb.toFixed(1)} MB (bare Node in the same run: ${mib(bareRss)} MiB = ${(bareRss / 1e6).toFixed(1)} MB)`,
           verdict(rssMb, RSS_TARGET_MB, 'MB'),
         ],
         [`CPU ≤ ${CPU_TARGET_MS_PER_MINUTE} ms per minute over ${f.settings.minutes} minutes`, `${ms(cpu)} ms/min`, verdict(cpu, CPU_TARGET_MS_PER_MINUTE, 'ms/min')],
@@ -588,7 +586,7 @@ function whatBoundsIt(f: Figures): string[] {
   return [
     '### What bounds it',
     '',
-    `- **RSS**: the Node floor (the agent's kind of I/O and nothing else, same Node options) holds ${mb(lastRss(floor))} MiB = ${(lastRss(floor) / 1e6).toFixed(1)} MB, ${mb(lastRss(floor) - lastRss(bare))} MiB above bare Node: an ES-module entry point, the HTTP server (which loads net, cluster and child_process), TLS with its root store, fs/promises and crypto. The agent holds ${mb(over)} MiB more: its own modules, pino (worker_threads, thread-stream, sonic-boom) and the JWT decoder. Most of the resident set is the node binary's pages (${mb(f.breakdowns.get('production')?.nodeBinaryBytes ?? Number.NaN)} MiB, shared with every process of the same image on the node and reclaimable); what only the agent holds is its anonymous memory (${mb(production?.samples.at(-1)?.anonBytes ?? Number.NaN)} MiB).`,
+    `- **RSS**: the Node floor (the agent's kind of I/O and nothing else, same Node options) holds ${mib(lastRss(floor))} MiB = ${(lastRss(floor) / 1e6).toFixed(1)} MB, ${mib(lastRss(floor) - lastRss(bare))} MiB above bare Node: an ES-module entry point, the HTTP server (which loads net, cluster and child_process), TLS with its root store, fs/promises and crypto. The agent holds ${mib(over)} MiB more: its own modules, pino (worker_threads, thread-stream, sonic-boom) and the JWT decoder. Most of the resident set is the node binary's pages (${mib(f.breakdowns.get('production')?.nodeBinaryBytes ?? Number.NaN)} MiB, shared with every process of the same image on the node and reclaimable); what only the agent holds is its anonymous memory (${mib(production?.samples.at(-1)?.anonBytes ?? Number.NaN)} MiB).`,
     "- **CPU**: wake-ups, see above; the injected liveness probe (every 10 s) costs more than the agent's own timers (\"production, probed\"). A 30–60 s probe period (failureThreshold 3, still inside the 180 s `/healthz` staleness) would cut that by two thirds to five sixths.",
     "- **Startup**: Node's own start (the \"Node itself\" row), then loading the module graph, about half of it pino (~40–50 ms here), then the TLS handshake and the exchange. Two things were tried and gained nothing measurable (under 15 ms, inside the run-to-run spread): bundling the module graph into one file (esbuild) and Node's compile cache (`NODE_COMPILE_CACHE`); the built-ins the agent needs (net, tls, crypto, child_process, fs) load either way, and the rest is spread thinly over the ESM loader. The machine may be shared (see the load average), which stretches every row.",
   ];

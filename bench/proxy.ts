@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadAverage, numberFlag, type BenchOptions } from './support/bench-options.ts';
+import { loadAverage, numberFlag, revisionFlag, type BenchOptions } from './support/bench-options.ts';
 import { buildEarlierCommit } from './support/earlier-build.ts';
 import type { ClientTask, LatencyFigures, StreamFigures, Target } from './support/proxy-client.ts';
 import { REPO_ROOT, startProcess, waitForPort, type BenchProcess } from './support/processes.ts';
@@ -38,7 +38,7 @@ interface Settings {
 
 function settingsFrom(options: BenchOptions): Settings {
   return {
-    compare: options.flags.compare === 'none' ? undefined : (options.flags.compare ?? DEFAULT_COMPARE),
+    compare: revisionFlag(options, 'compare', DEFAULT_COMPARE),
     streamMib: numberFlag(options, 'stream-mib', 10),
     rounds: numberFlag(options, 'rounds', 40),
     blocks: numberFlag(options, 'blocks', 10),

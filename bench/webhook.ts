@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestCa, issueServingCertificate } from '../test/support/tls.ts';
-import { loadAverage, numberFlag, type BenchOptions } from './support/bench-options.ts';
+import { loadAverage, numberFlag, revisionFlag, type BenchOptions } from './support/bench-options.ts';
 import { inclusiveMs, topSelfFrames } from './support/cpu-profile.ts';
 import { buildEarlierCommit, type EarlierBuild } from './support/earlier-build.ts';
 import type { OpenLoopLoad, OpenLoopResult } from './support/open-loop-client.ts';
@@ -44,7 +44,7 @@ interface Settings {
 
 function settingsFrom(options: BenchOptions): Settings {
   return {
-    compare: options.flags.compare === 'none' ? undefined : (options.flags.compare ?? DEFAULT_COMPARE),
+    compare: revisionFlag(options, 'compare', DEFAULT_COMPARE),
     seconds: numberFlag(options, 'seconds', 10),
     rate: numberFlag(options, 'rate', 1000),
     rateSeconds: numberFlag(options, 'rate-seconds', 30),

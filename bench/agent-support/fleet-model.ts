@@ -16,6 +16,7 @@
  */
 import type { Random } from '../../runtime/clock.ts';
 import { seededRandom } from '../../test/support/fake-clock.ts';
+import { exactRotation, type RotationSchedule } from '../../test/support/fake-token-world.ts';
 
 export type KubeletKind = 'exact' | 'kubelet';
 
@@ -25,13 +26,7 @@ const SYNC_JITTER_FACTOR = 0.5;
 const TOKEN_MANAGER_MAX_JITTER_S = 10;
 
 /** When the kubelet puts a new projected token in place of one issued at `issuedAtMs`. */
-export interface KubeletSchedule {
-  nextRotationAt(issuedAtMs: number): number;
-}
-
-export function exactKubelet(expirationSeconds: number): KubeletSchedule {
-  return { nextRotationAt: (issuedAtMs) => issuedAtMs + Math.min(expirationSeconds * 1000 * ROTATION_FRACTION, 86_400_000) };
-}
+export type KubeletSchedule = RotationSchedule;
 
 /** Pod syncs from `podStartMs` every 60–90 s; the token is replaced at the first sync past the token manager's threshold. */
 export function realisticKubelet(expirationSeconds: number, podStartMs: number, random: Random): KubeletSchedule {
@@ -74,10 +69,5 @@ export function podSpecs(count: number, originMs: number, windowMs: number, seed
 }
 
 export function kubeletFor(kind: KubeletKind, expirationSeconds: number, pod: PodSpec): KubeletSchedule {
-  return kind === 'exact' ? exactKubelet(expirationSeconds) : realisticKubelet(expirationSeconds, pod.startMs, seededRandom(pod.kubeletSeed));
-}
-
-/** The token endpoint's rule: min(rule lifetime, 2 × the JWT's remaining life), never below 60 s. */
-export function mintedLifetimeSeconds(ruleLifetimeSeconds: number, jwtExpSeconds: number, nowMs: number): number {
-  return Math.max(60, Math.min(ruleLifetimeSeconds, 2 * (jwtExpSeconds - Math.floor(nowMs / 1000))));
+  return kind === 'exact' ? exactRotation(expirationSeconds) : realisticKubelet(expirationSeconds, pod.startMs, seededRandom(pod.kubeletSeed));
 }

@@ -27,7 +27,8 @@ import {
   type TokenTimes,
 } from '../../agent/refresh-schedule.ts';
 import { seededRandom } from '../../test/support/fake-clock.ts';
-import { kubeletFor, mintedLifetimeSeconds, type KubeletKind, type KubeletSchedule, type PodSpec } from './fleet-model.ts';
+import { mintedLifetimeSeconds } from '../../test/support/lifetime-rule.ts';
+import { kubeletFor, type KubeletKind, type KubeletSchedule, type PodSpec } from './fleet-model.ts';
 
 export interface FleetScenario {
   readonly expirationSeconds: number;

@@ -17,6 +17,12 @@ export function numberFlag(options: BenchOptions, name: string, defaultValue: nu
   return value;
 }
 
+/** A git revision flag, or its default; `none` turns the comparison off (undefined). */
+export function revisionFlag(options: BenchOptions, name: string, defaultRevision: string): string | undefined {
+  const raw = options.flags[name] ?? defaultRevision;
+  return raw === 'none' ? undefined : raw;
+}
+
 /** One-minute load average, to show what else the machine was doing. */
 export function loadAverage(): number {
   return Number(/^([\d.]+)/.exec(readFileSync('/proc/loadavg', 'utf8'))?.[1] ?? Number.NaN);

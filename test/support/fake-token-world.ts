@@ -12,6 +12,7 @@ import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
 import type { IdentityClaims, IdentityToken } from '../../agent/identity-token.ts';
 import { Refresher, type RefreshEvents, type RefresherOptions } from '../../agent/refresher.ts';
 import type { FakeClock } from './fake-clock.ts';
+import { mintedLifetimeSeconds } from './lifetime-rule.ts';
 import { constantRandom } from './fake-clock.ts';
 
 export const WORLD_AUDIENCE = 'https://api.anthropic.com';
@@ -36,20 +37,32 @@ export class IdentityTokenRegistry {
   }
 }
 
-/** A projected token file: replaced at iat + min(0.8 × E, 24 h), watchers told at once. */
+/** When the kubelet replaces a projected token issued at `issuedAtMs`. */
+export interface RotationSchedule {
+  nextRotationAt(issuedAtMs: number): number;
+}
+
+/** The facts document's kubelet: at iat + min(0.8 × E, 24 h), to the millisecond. */
+export function exactRotation(expirationSeconds: number): RotationSchedule {
+  return { nextRotationAt: (issuedAtMs) => issuedAtMs + Math.min(expirationSeconds * 800, 86_400_000) };
+}
+
+/** A projected token file: replaced on `schedule` (exact by default), watchers told at once. */
 export class FakeKubelet {
   readonly #clock: Clock;
   readonly #registry: IdentityTokenRegistry;
   readonly #expirationSeconds: number;
+  readonly #schedule: RotationSchedule;
   readonly #watchers = new Set<() => void>();
   readonly #stop = new AbortController();
   current: IdentityToken;
   rotations = 0;
 
-  constructor(clock: Clock, registry: IdentityTokenRegistry, expirationSeconds: number) {
+  constructor(clock: Clock, registry: IdentityTokenRegistry, expirationSeconds: number, schedule: RotationSchedule = exactRotation(expirationSeconds)) {
     this.#clock = clock;
     this.#registry = registry;
     this.#expirationSeconds = expirationSeconds;
+    this.#schedule = schedule;
     this.current = registry.issue(clock.now(), expirationSeconds);
     void this.#rotateForever();
   }
@@ -80,8 +93,7 @@ export class FakeKubelet {
 
   async #rotateForever(): Promise<void> {
     for (;;) {
-      const iat = (this.current.claims.iat ?? 0) * 1000;
-      const rotateAt = iat + Math.min(this.#expirationSeconds * 800, 86_400_000);
+      const rotateAt = this.#schedule.nextRotationAt((this.current.claims.iat ?? 0) * 1000);
       try {
         await this.#clock.sleep(rotateAt - this.#clock.now(), this.#stop.signal);
       } catch {
@@ -162,7 +174,7 @@ export class FakeTokenEndpoint implements TokenExchanger {
       throw new ExchangeError('rejected', 'token exchange rejected (401 authentication_error)', { status: 401 });
     }
     if (jti !== undefined) this.#usedJtis.add(jti);
-    const lifetimeSeconds = Math.max(60, Math.min(this.ruleLifetimeSeconds, 2 * ((claims.exp ?? 0) - nowSeconds)));
+    const lifetimeSeconds = mintedLifetimeSeconds(this.ruleLifetimeSeconds, claims.exp ?? 0, this.#clock.now());
     this.#serial += 1;
     this.records.push({ atMs: obtainedAtMs, jwt: assertion, jti, result: 'minted', lifetimeSeconds });
     return { accessToken: `sk-ant-oat01-fake-${this.#serial}`, obtainedAtMs, expiresAtMs: obtainedAtMs + lifetimeSeconds * 1000 };

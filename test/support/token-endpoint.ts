@@ -21,6 +21,7 @@ import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSO
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { IdPattern, TokenExchange } from '../../agent/contract.ts';
+import { mintedLifetimeSeconds } from './lifetime-rule.ts';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -204,7 +205,6 @@ export const TokenEndpointFault = {
 const ALLOWED_FIELDS = ['grant_type', 'assertion', 'federation_rule_id', 'organization_id', 'service_account_id', 'workspace_id'];
 const REQUIRED_FIELDS = ['grant_type', 'assertion', 'federation_rule_id', 'organization_id'];
 const MAX_REQUEST_BYTES = 1024 * 1024;
-const MIN_LIFETIME_SECONDS = 60;
 
 interface Answer {
   readonly status: number;
@@ -294,8 +294,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
       if (usedJtis.has(jti)) throw new Denial('jti_reused', `jti ${jti} was already exchanged`);
       usedJtis.add(jti);
     }
-    const remaining = (payload.exp ?? 0) - Math.floor(nowMs / 1000);
-    const expiresIn = Math.max(MIN_LIFETIME_SECONDS, Math.min(rule.lifetimeSeconds, 2 * remaining));
+    const expiresIn = mintedLifetimeSeconds(rule.lifetimeSeconds, payload.exp ?? 0, nowMs);
     const issued: IssuedToken = {
       accessToken: newAccessToken(),
       issuedAtMs: nowMs,

@@ -196,7 +196,7 @@ describe('decideAfterRead: spreading a rotation', () => {
     { random: 0.1, delayS: 27 },
   ])('puts the exchange of a waited-for rotation off by $delayS s (random $random), ignoring source changes meanwhile', ({ random, delayS }) => {
     const decision = decideAfterRead(awaiting, rotated, context(T0 + 2880 * S, { random: constantRandom(random) }));
-    expect(decision).toEqual({ action: 'wait', reason: 'spreading-rotation', state: { ...awaiting, phase: 'fresh', nextReadAtMs: T0 + 2880 * S + delayS * S, deferredKey: 'b' } });
+    expect(decision).toEqual({ action: 'wait', reason: 'spreading-rotation', state: { ...awaiting, phase: 'fresh', nextReadAtMs: T0 + 2880 * S + delayS * S } });
     expect(onSourceChanged(decision.state, T0 + 2900 * S)).toBe(decision.state);
   });
 
@@ -218,11 +218,10 @@ describe('decideAfterRead: spreading a rotation', () => {
     expect(decideAfterRead(state, rotated, context(T0 + 2880 * S, overrides))).toEqual({ action: 'exchange', state });
   });
 
-  it('clears the put-off assertion once it is minted', () => {
+  it('is fresh with the put-off assertion spent once it is minted', () => {
     const deferred = decideAfterRead(awaiting, rotated, context(T0 + 2880 * S)).state;
     const minted = decideAfterExchange(deferred, rotated.assertion, { kind: 'minted', token: { obtainedAtMs: T0 + 3015 * S, expiresAtMs: T0 + 6615 * S } }, context(T0 + 3015 * S));
-    expect(minted.deferredKey).toBeUndefined();
-    expect(minted.spentKeys).toEqual(['a', 'b']);
+    expect(minted).toEqual({ phase: 'fresh', token: { obtainedAtMs: T0 + 3015 * S, expiresAtMs: T0 + 6615 * S }, nextReadAtMs: T0 + 4815 * S, spentKeys: ['a', 'b'], failures: 0 });
   });
 });
 
