@@ -11,6 +11,9 @@ import { VERSION } from '../runtime/version.ts';
 export const CLI_NAME = 'anthropic-wif';
 export const PROJECT_NAME = 'anthropic-workload-identity';
 
+/** Sent as User-Agent on every outbound call this project makes. */
+export const USER_AGENT = `${PROJECT_NAME}/${VERSION} (${CLI_NAME}; node/${process.versions.node})`;
+
 /** Prefix of every annotation and of the opt-in label. */
 export const ANNOTATION_PREFIX = 'anthropic.workload.identity/';
 
@@ -227,6 +230,9 @@ export const IdPattern = {
   serviceAccountId: /^svac_[A-Za-z0-9_-]+$/,
   workspaceId: /^(?:wrkspc_[A-Za-z0-9_-]+|default)$/,
 } as const;
+
+/** An access token as written to the files and sent as a Bearer value: printable ASCII, no spaces. */
+export const ACCESS_TOKEN_PATTERN = /^[\x21-\x7e]+$/;
 
 /** What each id looks like, for error messages. */
 export const IdExpected = {

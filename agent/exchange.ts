@@ -17,8 +17,8 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError, WifError } from '../runtime/errors.ts';
-import { USER_AGENT } from '../runtime/version.ts';
-import { Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
+import { ACCESS_TOKEN_PATTERN, Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, USER_AGENT, parseSecureUrl } from './contract.ts';
+import { isRecord, parseJsonObject } from '../runtime/json.ts';
 import {
   describeTransportError,
   describeUrl,
@@ -230,8 +230,6 @@ function malformed(answer: Answer, what: string): ExchangeError {
   });
 }
 
-const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
-
 function parseSuccess(answer: Answer, sentAtMs: number): MintedToken {
   if (answer.truncated) throw malformed(answer, `with a body over the ${Limit.exchangeResponseMaxBytes / (1024 * 1024)} MiB limit`);
   const data = parseJsonObject(answer.text);
@@ -253,7 +251,7 @@ function readAccessToken(answer: Answer, data: Readonly<Record<string, unknown>>
   const accessToken = data.access_token;
   if (typeof accessToken !== 'string' || accessToken === '') throw malformed(answer, 'without an access_token');
   // The token goes into a file and an HTTP header: refuse whitespace and control characters.
-  if (!PRINTABLE_TOKEN.test(accessToken)) throw malformed(answer, 'with an access_token that is not a printable token');
+  if (!ACCESS_TOKEN_PATTERN.test(accessToken)) throw malformed(answer, 'with an access_token that is not a printable token');
   return accessToken;
 }
 
@@ -268,15 +266,6 @@ function checkTokenType(answer: Answer, tokenType: unknown): void {
 function readExpiresIn(value: unknown): number | undefined {
   const seconds = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   return typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
-}
-
-function parseJsonObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 interface FailureContext {
@@ -327,8 +316,8 @@ export function describeRemoteError(text: string, assertion: string): string {
   if (data === undefined) return text.trim() === '' ? 'empty body' : `a body that is not JSON (${Buffer.byteLength(text)} bytes, not shown)`;
   const parts: string[] = [];
   const error = data.error;
-  if (typeof error === 'object' && error !== null && !Array.isArray(error)) {
-    const { type, message } = error as Record<string, unknown>;
+  if (isRecord(error)) {
+    const { type, message } = error;
     if (typeof type === 'string') parts.push(type);
     if (typeof message === 'string') parts.push(message);
   } else {

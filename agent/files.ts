@@ -18,7 +18,8 @@ import { constants as fsConstants } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { WifError } from '../runtime/errors.ts';
-import { FileMode, OutputFile, SdkFileFormat } from './contract.ts';
+import { ACCESS_TOKEN_PATTERN, FileMode, OutputFile, SdkFileFormat } from './contract.ts';
+import { parseJsonObject } from '../runtime/json.ts';
 
 export interface StoredToken {
   readonly accessToken: string;
@@ -156,7 +157,6 @@ async function syncDirectory(fs: FileSystemOps, dir: string): Promise<void> {
   }
 }
 
-const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const OUTCOMES: ReadonlySet<string> = new Set(['sent', 'accepted', 'rejected']);
 
@@ -209,7 +209,7 @@ export function createTokenFileStore(outputDir: string, options: TokenFileStoreO
         if (token.expiresAtMs <= nowMs) {
           throw new TokenFileError('token-file-expired', `refusing to write a token that expired at ${new Date(token.expiresAtMs).toISOString()}`, { path: paths.token, retryable: false });
         }
-        if (!PRINTABLE_TOKEN.test(token.accessToken)) {
+        if (!ACCESS_TOKEN_PATTERN.test(token.accessToken)) {
           throw new TokenFileError('token-file-invalid', 'refusing to write an access token that is not a printable token', { path: paths.token, retryable: false });
         }
         await ensureDirectory(paths.credentials);
@@ -254,21 +254,13 @@ async function removeIfPresent(fs: FileSystemOps, path: string): Promise<void> {
   }
 }
 
+/** The file's text, or undefined when there is none; any other failure (permissions, I/O) is reported. */
 async function readIfPresent(fs: FileSystemOps, path: string): Promise<string | undefined> {
   try {
     return await fs.readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function parseJsonObject(text: string | undefined): Record<string, unknown> | undefined {
-  if (text === undefined) return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw fileError('read', path, error);
   }
 }
 
@@ -277,7 +269,7 @@ function parseCredentials(text: string | undefined): StoredToken | undefined {
   const data = parseJsonObject(text);
   if (data?.type !== SdkFileFormat.credentialsType) return undefined;
   const { access_token: accessToken, expires_at: expiresAt } = data;
-  if (typeof accessToken !== 'string' || !PRINTABLE_TOKEN.test(accessToken)) return undefined;
+  if (typeof accessToken !== 'string' || !ACCESS_TOKEN_PATTERN.test(accessToken)) return undefined;
   if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) return undefined;
   return { accessToken, expiresAtMs: expiresAt * 1000 };
 }

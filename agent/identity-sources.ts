@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 import type { Agent } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
+import { isRecord } from '../runtime/json.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
 import { describeTransportError, describeUrl, isTimeoutError, readBoundedBody, startDeadline } from './http-response.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
@@ -421,7 +422,7 @@ function extractField(body: string, field: string | undefined, shown: string): s
     throw sourceError(`identity token URL ${shown} did not answer JSON (field ${field} was expected)`);
   }
   for (const key of field.split('.')) {
-    value = typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+    value = isRecord(value) ? value[key] : undefined;
   }
   if (typeof value !== 'string') throw sourceError(`identity token URL ${shown} answered JSON without a string field ${field}`);
   return value;

@@ -13,8 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandContext } from '../runtime/command.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type Env } from '../runtime/config.ts';
 import { ConfigError, ExitCode, WifError } from '../runtime/errors.ts';
-import { USER_AGENT } from '../runtime/version.ts';
-import { Default, Limit } from './contract.ts';
+import { Default, Limit, USER_AGENT } from './contract.ts';
 import { buildIssuerReport, checkRuleTarget, formatIssuerText, parseDiscoveryDocument, parseJwks } from './issuer-report.ts';
 
 const SUMMARY = "Print what to register in the Anthropic Console for this cluster's service-account issuer.";

@@ -6,7 +6,7 @@
  *
  * Every wait goes through the injected Clock, every jitter through the injected Random.
  */
-import type { Clock, Random } from '../runtime/clock.ts';
+import { nowSeconds, type Clock, type Random } from '../runtime/clock.ts';
 import { WifError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { Annotation, Limit, OutputFile } from './contract.ts';
@@ -306,7 +306,7 @@ export class Refresher {
     const { source, clock, logger } = this.#deps;
     try {
       const identity = await source.read(signal);
-      checkIdentityToken(identity, { expectedAudience: this.#deps.expectedAudience, nowSeconds: Math.floor(clock.now() / 1000) });
+      checkIdentityToken(identity, { expectedAudience: this.#deps.expectedAudience, nowSeconds: nowSeconds(clock) });
       const assertion = assertionFacts(identity);
       this.#events.identityTokenRead?.(assertion.expiresAtMs);
       if (this.#lastSourceProblem !== undefined) logger.info({ source: source.description }, 'identity token is usable again');

@@ -11,6 +11,7 @@ import type { CommandDefinition } from '../runtime/command.ts';
 import type { Env } from '../runtime/config.ts';
 import { ConfigError, ExitCode, describeError } from '../runtime/errors.ts';
 import { VERSION } from '../runtime/version.ts';
+import { CLI_NAME } from '../agent/contract.ts';
 
 export const COMMANDS: readonly CommandDefinition[] = [
   {
@@ -43,14 +44,14 @@ export const COMMANDS: readonly CommandDefinition[] = [
 export function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
-    `anthropic-wif ${VERSION}: Anthropic Workload Identity Federation for Kubernetes`,
+    `${CLI_NAME} ${VERSION}: Anthropic Workload Identity Federation for Kubernetes`,
     '',
-    'Usage: anthropic-wif <command> [flags]',
+    `Usage: ${CLI_NAME} <command> [flags]`,
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'Run `anthropic-wif <command> --help` for the flags of a command.',
+    `Run \`${CLI_NAME} <command> --help\` for the flags of a command.`,
     'Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.',
     '',
   ].join('\n');
@@ -73,7 +74,7 @@ export async function main(argv: readonly string[], env: Env, streams: CliStream
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    streams.stderr.write(`anthropic-wif: unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})\n`);
+    streams.stderr.write(`${CLI_NAME}: unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})\n`);
     return ExitCode.usage;
   }
   try {
@@ -81,10 +82,10 @@ export async function main(argv: readonly string[], env: Env, streams: CliStream
     return await run({ argv: rest, env, stdout: streams.stdout, stderr: streams.stderr, signal });
   } catch (error) {
     if (error instanceof ConfigError) {
-      streams.stderr.write(`anthropic-wif ${name}: ${error.message}\n`);
+      streams.stderr.write(`${CLI_NAME} ${name}: ${error.message}\n`);
       return ExitCode.usage;
     }
-    streams.stderr.write(`anthropic-wif ${name}: ${describeError(error)}\n`);
+    streams.stderr.write(`${CLI_NAME} ${name}: ${describeError(error)}\n`);
     return ExitCode.failure;
   }
 }

@@ -7,6 +7,7 @@
 import { ANNOTATION_PREFIX } from '../agent/contract.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { WifError, describeError } from '../runtime/errors.ts';
+import { isRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { ServiceAccountLookup, ServiceAccountView } from './decide.ts';
 import type { KubernetesApi } from './kubernetes.ts';
@@ -46,10 +47,6 @@ export const SERVICE_ACCOUNT_SYNC_WAIT_MS = 10_000;
 export const INFORMER_RESTART_BACKOFF = { initialMs: 1_000, maxMs: 30_000 } as const;
 const LIST_PAGE_SIZE = 500;
 const LIST_PAGE_TIMEOUT_MS = 60_000;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function ownAnnotations(annotations: unknown): Record<string, string> {
   const kept: Record<string, string> = {};

@@ -4,9 +4,9 @@
  * definition for every stand-in: the HTTP token endpoint, the in-memory one and the fleet
  * simulation.
  */
-export const MIN_MINTED_LIFETIME_SECONDS = 60;
+import { Limit } from '../../agent/contract.ts';
 
 export function mintedLifetimeSeconds(ruleLifetimeSeconds: number, jwtExpSeconds: number, nowMs: number): number {
   const remainingSeconds = jwtExpSeconds - Math.floor(nowMs / 1000);
-  return Math.max(MIN_MINTED_LIFETIME_SECONDS, Math.min(ruleLifetimeSeconds, 2 * remainingSeconds));
+  return Math.max(Limit.minMintedLifetimeSeconds, Math.min(ruleLifetimeSeconds, 2 * remainingSeconds));
 }

@@ -3,8 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { ConfigError } from '../../runtime/errors.ts';
-import { USER_AGENT } from '../../runtime/version.ts';
-import { TokenExchange } from '../../agent/contract.ts';
+import { TokenExchange, USER_AGENT } from '../../agent/contract.ts';
+import { VERSION } from '../../runtime/version.ts';
 import { ExchangeError, createTokenExchanger, describeRemoteError, type ExchangeParameters, type TokenExchanger } from '../../agent/exchange.ts';
 import { createOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.ts';
 import { TokenEndpointFault, sha256Hex, startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
@@ -95,6 +95,7 @@ describe('exchange: success', () => {
     expect(request?.headers['content-type']).toBe('application/json');
     expect(request?.headers['anthropic-beta']).toBe('oauth-2025-04-20,oidc-federation-2026-04-01');
     expect(request?.headers['user-agent']).toBe(USER_AGENT);
+    expect(USER_AGENT).toBe(`anthropic-workload-identity/${VERSION} (anthropic-wif; node/${process.versions.node})`);
     expect(request?.headers.authorization).toBeUndefined();
     expect(request?.headers['x-api-key']).toBeUndefined();
     const issued = endpoint.currentToken();

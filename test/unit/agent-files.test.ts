@@ -9,6 +9,7 @@ import {
   nodeFileSystem,
   type AgentState,
   type FileSystemOps,
+  type TokenFileStore,
   type WritableFile,
 } from '../../agent/files.ts';
 
@@ -218,6 +219,19 @@ describe('token file store: adoption', () => {
   ])('readState gives undefined for a state file that is $name', async ({ content }) => {
     if (content !== undefined) await writeFile(join(dir, '.anthropic-wif-state.json'), content);
     expect(await createTokenFileStore(dir).readState()).toBeUndefined();
+  });
+
+  it.each([
+    { file: 'credentials/default.json', read: (store: TokenFileStore) => store.readToken() },
+    { file: '.anthropic-wif-state.json', read: (store: TokenFileStore) => store.readState() },
+  ])('reports a $file it cannot read (EACCES) instead of taking it for missing', async ({ file, read }) => {
+    const fs: FileSystemOps = { ...nodeFileSystem, readFile: () => Promise.reject(errnoError('EACCES')) };
+    const error = await read(createTokenFileStore(dir, { fs })).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(TokenFileError);
+    expect((error as TokenFileError).message).toBe(`cannot read ${join(dir, file)} (EACCES, permission denied)`);
   });
 });
 

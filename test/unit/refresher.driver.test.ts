@@ -4,6 +4,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangeError } from '../../agent/exchange.ts';
+import { TokenFileError } from '../../agent/files.ts';
+import { OutputFile } from '../../agent/contract.ts';
 import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
 import { RefreshFailedError, isLoopAlive, isTokenReady, type Refresher, type RefresherOptions } from '../../agent/refresher.ts';
 import { FakeClock } from '../support/fake-clock.ts';
@@ -201,6 +203,15 @@ describe('restart adoption', () => {
     const w = seeded('sent', false);
     run(w);
     await w.clock.advanceBy(1);
+    expect(w.endpoint.records.map((r) => [r.atMs - w.t0, r.jti, r.result])).toEqual([[0, 'jti-1', 'minted']]);
+  });
+
+  it('warns about a state file it cannot read and exchanges as on a first start', async () => {
+    const w = world({ rule: 3600, expiration: 600 });
+    w.store.readState = () => Promise.reject(new TokenFileError('token-file-io', 'cannot read /out/.anthropic-wif-state.json (EACCES, permission denied)', { path: '/out/.anthropic-wif-state.json', errno: 'EACCES' }));
+    run(w);
+    await w.clock.advanceBy(1);
+    expect(w.lines.filter((l) => l.level === 'warn').map((l) => [l.msg, l.file])).toEqual([['could not read a file left by an earlier run; ignoring it', OutputFile.state]]);
     expect(w.endpoint.records.map((r) => [r.atMs - w.t0, r.jti, r.result])).toEqual([[0, 'jti-1', 'minted']]);
   });
 
