@@ -96,16 +96,22 @@ interface ProxyHandle {
   close(): Promise<void>;
 }
 
+/** Why `/readyz` answers 503: no token valid long enough on disk, or a wanted proxy not listening yet. */
+export function notReadyReasons(state: { readonly tokenReady: boolean; readonly proxyWanted: boolean; readonly proxyListening: boolean }): string[] {
+  return [
+    ...(state.tokenReady ? [] : [`no access token valid for at least ${Limit.readyMinValiditySeconds} s is on disk yet`]),
+    ...(state.proxyWanted && !state.proxyListening ? ['the proxy is not listening'] : []),
+  ];
+}
+
 async function serve(options: ServeOptions): Promise<number> {
   const { config, parts, metrics, logger, clock } = options;
   const { refresher } = parts;
   let proxy: ProxyHandle | undefined;
   const health = await startHealthServer(config.healthAddr, {
     alive: () => isLoopAlive(refresher.status(), clock.now()),
-    notReadyReasons: () => [
-      ...(isTokenReady(refresher.status(), clock.now()) ? [] : [`no access token valid for at least ${Limit.readyMinValiditySeconds} s is on disk yet`]),
-      ...(config.proxyAddr !== undefined && proxy?.listening !== true ? ['the proxy is not listening'] : []),
-    ],
+    notReadyReasons: () =>
+      notReadyReasons({ tokenReady: isTokenReady(refresher.status(), clock.now()), proxyWanted: config.proxyAddr !== undefined, proxyListening: proxy?.listening === true }),
     metrics: async () => metrics.render() + ((await proxy?.registry.metrics()) ?? ''),
     metricsContentType: METRICS_CONTENT_TYPE,
   });

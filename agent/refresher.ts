@@ -10,7 +10,7 @@ import { nowSeconds, type Clock, type Random } from '../runtime/clock.ts';
 import { WifError, describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { Annotation, Limit, OutputFile } from './contract.ts';
-import { ExchangeError, type TokenExchanger } from './exchange.ts';
+import { ExchangeError, type MintedToken, type TokenExchanger } from './exchange.ts';
 import type { AgentState, ProfileSettings, StoredToken, TokenFileStore } from './files.ts';
 import type { IdentityTokenSource } from './identity-sources.ts';
 import { checkIdentityToken, type IdentityToken } from './identity-token.ts';
@@ -112,6 +112,8 @@ export class Refresher {
   #wake: AbortController | undefined;
   #lastTickMs: number;
   #gapReported = false;
+  /** What the state file holds, as last written by this process (a retry need not write it again). */
+  #recorded: { readonly key: string; readonly outcome: AgentState['outcome'] } | undefined;
   #lastSourceProblem: string | undefined;
   #started = false;
   #stopWatching: (() => void) | undefined;
@@ -328,28 +330,29 @@ export class Refresher {
     const { assertion } = read;
     await this.#recordState(assertion, 'sent', clock.now());
     const startedMs = clock.now();
+    let minted: MintedToken | undefined;
     let attempt: ExchangeAttempt;
     try {
-      const minted = await exchanger.exchange(read.identity.jwt, signal);
-      this.#events.exchangeFinished?.('success', clock.now() - startedMs);
-      const times = { obtainedAtMs: minted.obtainedAtMs, expiresAtMs: minted.expiresAtMs };
-      this.#minted = { token: { accessToken: minted.accessToken, expiresAtMs: minted.expiresAtMs }, obtainedAtMs: minted.obtainedAtMs, assertion };
-      this.#fileRetryAtMs = 0;
-      attempt = { outcome: { kind: 'minted', token: times }, error: undefined };
-      this.#plan = decideAfterExchange(this.#plan, assertion, attempt.outcome, this.#context(clock.now()));
-      logger.info(
-        { expiresAt: iso(minted.expiresAtMs), lifetimeSeconds: Math.round((minted.expiresAtMs - minted.obtainedAtMs) / 1000), requestId: minted.requestId, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
-        'obtained a new access token',
-      );
-      this.#checkRotationGap(times, assertion);
+      minted = await exchanger.exchange(read.identity.jwt, signal);
+      attempt = { outcome: { kind: 'minted', token: { obtainedAtMs: minted.obtainedAtMs, expiresAtMs: minted.expiresAtMs } }, error: undefined };
     } catch (error) {
       if (signal.aborted) throw error;
-      this.#events.exchangeFinished?.('failure', clock.now() - startedMs);
       attempt = { outcome: failureOutcome(error), error };
-      this.#plan = decideAfterExchange(this.#plan, assertion, attempt.outcome, this.#context(clock.now()));
+    }
+    this.#events.exchangeFinished?.(minted === undefined ? 'failure' : 'success', clock.now() - startedMs);
+    this.#plan = decideAfterExchange(this.#plan, assertion, attempt.outcome, this.#context(clock.now()));
+    if (minted === undefined) {
       this.#logFailure(attempt);
       if (attempt.outcome.kind === 'rejected') await this.#recordState(assertion, 'rejected', clock.now());
+      return attempt;
     }
+    this.#minted = { token: { accessToken: minted.accessToken, expiresAtMs: minted.expiresAtMs }, obtainedAtMs: minted.obtainedAtMs, assertion };
+    this.#fileRetryAtMs = 0;
+    logger.info(
+      { expiresAt: iso(minted.expiresAtMs), lifetimeSeconds: Math.round((minted.expiresAtMs - minted.obtainedAtMs) / 1000), requestId: minted.requestId, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
+      'obtained a new access token',
+    );
+    this.#checkRotationGap(minted, assertion);
     return attempt;
   }
 
@@ -374,8 +377,10 @@ export class Refresher {
   }
 
   async #recordState(assertion: Pick<AssertionFacts, 'key' | 'hasJti'>, outcome: AgentState['outcome'], atMs: number): Promise<void> {
+    if (this.#recorded?.key === assertion.key && this.#recorded.outcome === outcome) return;
     try {
       await this.#deps.store.writeState({ version: 1, assertionKey: assertion.key, hasJti: assertion.hasJti, outcome, atMs });
+      this.#recorded = { key: assertion.key, outcome };
     } catch (error) {
       // Not fatal: the in-memory record still prevents a replay until the next restart.
       this.#events.fileWriteFailed?.();

@@ -90,6 +90,18 @@ describe('transient failures', () => {
     expect(w.events.exchanges).toEqual([...Array.from({ length: 7 }, () => 'failure'), 'success']);
   });
 
+  it('records the retried assertion as sent once, not once per attempt', async () => {
+    const w = world({ rule: 3600, expiration: 3600 });
+    w.endpoint.failNext(serverError(), serverError(), serverError());
+    run(w);
+    await w.clock.advanceBy(10 * S);
+    expect(w.endpoint.records.length).toBe(4);
+    expect(w.store.states.map((s) => [s.assertionKey, s.outcome])).toEqual([
+      ['key-jti-1', 'sent'],
+      ['key-jti-1', 'accepted'],
+    ]);
+  });
+
   it('honours Retry-After on a 429', async () => {
     const w = world({ rule: 3600, expiration: 3600 });
     w.endpoint.failNext(rateLimited(7), rateLimited(1));
