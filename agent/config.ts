@@ -101,7 +101,7 @@ const sourceSpecs = {
     description: 'Seconds the identity token command may run.',
     valueName: '<seconds>',
     min: 1,
-    max: 300,
+    max: Limit.identityTokenCommandMaxTimeoutSeconds,
     defaultValue: 30,
   }),
   identityTokenUrl: option.custom({

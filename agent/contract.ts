@@ -249,6 +249,12 @@ export const Limit = {
   exchangeResponseMaxBytes: 1024 * 1024,
   /** One exchange attempt never takes longer. */
   exchangeTimeoutMs: 30_000,
+  /**
+   * The longest `--identity-token-command-timeout`: a refresh step (the command, then the
+   * exchange) must finish well inside the refresh loop's liveness window (`LIVENESS_STALE_MS`,
+   * 180 s), or `/healthz` would fail while a slow command is still within its time.
+   */
+  identityTokenCommandMaxTimeoutSeconds: 120,
   /** Backoff: first retry within about 1 s, doubling, jittered, capped at 30 s. */
   backoffInitialMs: 1_000,
   backoffMaxMs: 30_000,

@@ -74,7 +74,7 @@ export type OnceResult = { readonly kind: 'minted' | 'adopted'; readonly expires
 export class RefreshFailedError extends WifError {}
 
 export const DEFAULT_HEARTBEAT_MS = 60_000;
-/** `/healthz` fails when the loop has not woken for this long (a step is bounded by the read and exchange timeouts). */
+/** `/healthz` fails when the loop has not woken for this long: longer than the slowest step (`Limit.identityTokenCommandMaxTimeoutSeconds` + `Limit.exchangeTimeoutMs`). */
 export const LIVENESS_STALE_MS = 180_000;
 /** `--once` gives up after this many transient failures in a row. */
 export const ONCE_MAX_ATTEMPTS = 5;

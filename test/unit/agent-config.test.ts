@@ -79,6 +79,7 @@ describe('agent config', () => {
     { argv: ['--nope'], env: {}, message: 'unknown flag --nope (see anthropic-wif agent --help)' },
     { argv: [], env: { ANTHROPIC_FEDERATION_RULE_ID: '' }, message: 'missing --federation-rule-id (or ANTHROPIC_FEDERATION_RULE_ID): expected fdrl_ followed by letters, digits, "_" or "-"' },
     { argv: [], env: { ANTHROPIC_ORGANIZATION_ID: 'org' }, message: 'invalid ANTHROPIC_ORGANIZATION_ID "org": expected a UUID such as 00000000-0000-4000-8000-000000000000' },
+    { argv: ['--identity-token-command', 'x', '--identity-token-command-timeout', '121'], env: {}, message: 'invalid --identity-token-command-timeout "121": expected an integer from 1 to 120' },
     { argv: ['--workspace-id', 'ws'], env: {}, message: 'invalid --workspace-id "ws": expected wrkspc_ followed by letters, digits, "_" or "-", or "default"' },
     { argv: ['--health-addr', '8424'], env: {}, message: 'invalid --health-addr "8424": expected host:port, [ipv6]:port or :port with a port from 0 to 65535' },
     { argv: ['--health-addr', ':70000'], env: {}, message: 'invalid --health-addr ":70000": expected host:port, [ipv6]:port or :port with a port from 0 to 65535' },

@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangeError } from '../../agent/exchange.ts';
 import { TokenFileError } from '../../agent/files.ts';
-import { OutputFile } from '../../agent/contract.ts';
+import { Limit, OutputFile } from '../../agent/contract.ts';
 import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
-import { RefreshFailedError, isLoopAlive, isTokenReady, type Refresher, type RefresherOptions } from '../../agent/refresher.ts';
+import { LIVENESS_STALE_MS, RefreshFailedError, isLoopAlive, isTokenReady, type Refresher, type RefresherOptions } from '../../agent/refresher.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import {
   FakeKubelet,
@@ -305,6 +305,12 @@ describe('timing boundaries', () => {
 });
 
 describe('liveness and shutdown', () => {
+  it('counts the loop alive through the slowest allowed step (command, then exchange)', () => {
+    const slowestStepMs = Limit.identityTokenCommandMaxTimeoutSeconds * 1000 + Limit.exchangeTimeoutMs;
+    expect(isLoopAlive({ lastTickMs: 0, tokenOnDiskExpiresAtMs: undefined }, slowestStepMs)).toBe(true);
+    expect(isLoopAlive({ lastTickMs: 0, tokenOnDiskExpiresAtMs: undefined }, LIVENESS_STALE_MS + 1)).toBe(false);
+  });
+
   it('ticks at least every 60 s and reports a stalled loop', async () => {
     const w = world({ rule: 86_400, expiration: 86_400 });
     run(w);
