@@ -7,22 +7,22 @@
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpecs, type ParsedArgs } from '../runtime/config.ts';
-import { parseListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
-import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, Limit, Path, SdkEnv, SECURE_URL_EXPECTED, isLoopbackHost, parseSecureUrl } from './contract.ts';
+import { parseListenAddress, type HostListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
+import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, SECURE_URL_EXPECTED, isLoopbackHost, parseSecureUrl } from './contract.ts';
 import { githubActionsSourceConfig, type IdentitySourceConfig } from './identity-sources.ts';
 import type { ExchangeParameters } from './exchange.ts';
 
 /** Like parseListenAddress, but only a loopback host: the proxy hands a real token to whoever connects. */
-export function parseLoopbackListenAddress(raw: string): ListenAddress {
-  const expected = `a loopback address such as 127.0.0.1:${Default.proxyPort} (localhost, 127.0.0.0/8 or [::1]), because the proxy hands a real token to whoever connects`;
+export function parseLoopbackListenAddress(raw: string): HostListenAddress {
   let address: ListenAddress;
   try {
     address = parseListenAddress(raw);
   } catch {
-    throw new Error(expected);
+    throw new Error(LOOPBACK_LISTEN_EXPECTED);
   }
-  if (address.host === undefined || !isLoopbackHost(address.host)) throw new Error(expected);
-  return address;
+  const { host, port } = address;
+  if (host === undefined || !isLoopbackHost(host)) throw new Error(LOOPBACK_LISTEN_EXPECTED);
+  return { host, port };
 }
 
 /** An https URL, or plain http to a loopback host (as the SDKs require); no credentials in it. */
@@ -204,7 +204,7 @@ export interface AgentConfig extends SourceSettings {
   readonly exchange: ExchangeParameters;
   readonly outputDir: string;
   readonly healthAddr: ListenAddress;
-  readonly proxyAddr: ListenAddress | undefined;
+  readonly proxyAddr: HostListenAddress | undefined;
   readonly upstreamUrl: string;
   readonly once: boolean;
   readonly logLevel: (typeof LOG_LEVELS)[number];

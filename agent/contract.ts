@@ -327,6 +327,9 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** What a token endpoint, identity-token URL or proxy upstream must look like (error messages). */
+/** What `--proxy-addr` must be: the proxy hands a real token to whoever connects. */
+export const LOOPBACK_LISTEN_EXPECTED = `a loopback address such as 127.0.0.1:${String(Default.proxyPort)} (localhost, 127.0.0.0/8 or [::1]), because the proxy hands a real token to whoever connects`;
+
 export const SECURE_URL_EXPECTED = 'an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password';
 
 /**

@@ -134,7 +134,7 @@ async function startProxyIfConfigured(options: ServeOptions): Promise<ProxyHandl
   const [{ startProxy }, { Registry }] = await Promise.all([import('./proxy.ts'), import('prom-client')]);
   const registry = new Registry();
   const proxy = await startProxy({
-    listen: { host: listen.host ?? '127.0.0.1', port: listen.port },
+    listen,
     upstreamUrl: config.upstreamUrl,
     currentToken: () => parts.refresher.currentToken(),
     clock,

@@ -11,15 +11,12 @@ import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../runtime/clock.ts';
-import { ConfigError, WifError } from '../runtime/errors.ts';
+import { ConfigError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { AgentEnv, Default, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
+import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
+import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
+import { errorCode, isTimeoutError } from './http-response.ts';
 import type { StoredToken } from './files.ts';
-
-export interface ListenAddress {
-  readonly host: string;
-  readonly port: number;
-}
 
 export interface ProxyTimeouts {
   /** Connecting to the upstream. */
@@ -40,7 +37,7 @@ export const DEFAULT_PROXY_TIMEOUTS: ProxyTimeouts = {
 };
 
 export interface ProxyOptions {
-  readonly listen: ListenAddress;
+  readonly listen: HostListenAddress;
   /** API base URL the proxy forwards to (path and query of each request are appended). */
   readonly upstreamUrl: string;
   /** The token to send now, or undefined when none has been minted yet. Called per request. */
@@ -56,7 +53,7 @@ export interface ProxyOptions {
 
 export interface RunningProxy {
   /** The bound address (the real port when 0 was asked for). */
-  readonly address: ListenAddress;
+  readonly address: HostListenAddress;
   /** True while the listener accepts connections (feeds /readyz). */
   readonly listening: boolean;
   /** Stops accepting, lets in-flight requests finish within the grace period, then cuts them. */
@@ -67,12 +64,11 @@ export interface RunningProxy {
 // Pure parts
 
 const PROXY_FLAG = '--proxy-addr';
-const LOOPBACK_EXPECTED = `a loopback address such as 127.0.0.1:${Default.proxyPort} (localhost, 127.0.0.0/8 or [::1]), because the proxy hands a real token to whoever connects`;
 
 /** Exit 2 (ConfigError) for a listen host that is not loopback. */
 export function assertLoopbackListenHost(host: string): void {
   if (!isLoopbackHost(host)) {
-    throw new ConfigError(`invalid ${PROXY_FLAG} (${AgentEnv.proxyAddr}) host "${host}": expected ${LOOPBACK_EXPECTED}`);
+    throw new ConfigError(`invalid ${PROXY_FLAG} (${AgentEnv.proxyAddr}) host "${host}": expected ${LOOPBACK_LISTEN_EXPECTED}`);
   }
 }
 
@@ -161,15 +157,13 @@ export interface ProxyErrorAnswer {
   readonly message: string;
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-
 /** 504 for an upstream that did not answer in time, 502 for any other upstream failure. */
 export function classifyUpstreamError(error: unknown): ProxyErrorAnswer {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && TIMEOUT_CODES.has(code)) {
-    return { status: 504, type: 'timeout_error', message: `anthropic-wif proxy: the upstream API did not answer in time (${code})` };
+  const code = errorCode(error);
+  if (isTimeoutError(error)) {
+    return { status: 504, type: 'timeout_error', message: `anthropic-wif proxy: the upstream API did not answer in time (${code ?? 'timeout'})` };
   }
-  const what = typeof code === 'string' ? code : 'connection failed';
+  const what = code ?? 'connection failed';
   return { status: 502, type: 'api_error', message: `anthropic-wif proxy: could not reach the upstream API (${what})` };
 }
 
@@ -425,20 +419,6 @@ function upstreamParts(upstreamUrl: string): { origin: string; basePath: string 
   return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
 }
 
-function listen(server: Server, address: ListenAddress): Promise<ListenAddress> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      reject(new WifError('proxy-listen', `the proxy cannot listen on ${address.host}:${address.port} (${error.code ?? error.message})`));
-    };
-    server.once('error', onError);
-    server.listen({ host: address.host, port: address.port }, () => {
-      server.off('error', onError);
-      const bound = server.address();
-      resolve(typeof bound === 'object' && bound !== null ? { host: address.host, port: bound.port } : address);
-    });
-  });
-}
-
 const CLIENT_KEEP_ALIVE_MS = 60_000;
 const UPSTREAM_KEEP_ALIVE_MS = 30_000;
 
@@ -465,9 +445,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   });
   // Longer than the SDKs' own idle timeout, so the client, not the proxy, closes an idle socket.
   server.keepAliveTimeout = CLIENT_KEEP_ALIVE_MS;
-  let address: ListenAddress;
+  let address: HostListenAddress;
   try {
-    address = await listen(server, options.listen);
+    address = { host: options.listen.host, port: (await listenOn(server, options.listen, 'the proxy')).port };
   } catch (error) {
     await pool.destroy();
     throw error;

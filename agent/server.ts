@@ -3,9 +3,8 @@
  * `/metrics`. Plain node:http, so the sidecar stays small and starts fast.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { HttpPath } from './contract.ts';
-import type { ListenAddress } from '../runtime/listen-address.ts';
+import { listenOn, type ListenAddress } from '../runtime/listen-address.ts';
 
 // Not `import { createServer } from 'node:http'`: building that ES module namespace runs
 // node:http's lazy getters (WebSocket, CloseEvent, MessageEvent), which load Node's bundled
@@ -75,14 +74,7 @@ export async function startHealthServer(listen: ListenAddress, checks: HealthChe
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: listen.host, port: listen.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as AddressInfo;
+  const bound = await listenOn(server, listen, 'the health server');
   let closing: Promise<void> | undefined;
   return {
     address: { host: bound.address, port: bound.port },

@@ -1,3 +1,6 @@
+import type { AddressInfo, Server } from 'node:net';
+import { WifError, describeError } from './errors.ts';
+
 /** Where a server listens: `host:port`, `[ipv6]:port`, or `:port` for every interface. */
 export interface ListenAddress {
   /** Undefined listens on every interface. */
@@ -16,4 +19,23 @@ export function parseListenAddress(raw: string): ListenAddress {
   if (match === null || port > 65_535) throw new Error(LISTEN_ADDRESS_EXPECTED);
   const host = match[1] ?? match[2];
   return { host: host === undefined || host === '' ? undefined : host, port };
+}
+
+/** A listen address with its host given (the proxy must name a loopback host). */
+export interface HostListenAddress extends ListenAddress {
+  readonly host: string;
+}
+
+/** Starts `server` listening; a failure (address in use, no such address) rejects with a WifError naming the address. */
+export function listenOn(server: Server, listen: ListenAddress, name = 'server'): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => {
+      reject(new WifError('listen', `${name === 'server' ? '' : `${name} `}cannot listen on ${listen.host ?? ''}:${String(listen.port)}: ${describeError(error)}`));
+    };
+    server.once('error', onError);
+    server.listen({ host: listen.host, port: listen.port }, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }

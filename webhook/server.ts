@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { SecureVersion } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { HttpPath, type Mode } from '../agent/contract.ts';
-import { WifError, describeError } from '../runtime/errors.ts';
+import { describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
   decodeAdmissionReview,
@@ -24,7 +24,7 @@ import {
   type AdmissionRequestView,
   type AdmissionVerdict,
 } from './admission.ts';
-import type { ListenAddress } from '../runtime/listen-address.ts';
+import { listenOn, type ListenAddress } from '../runtime/listen-address.ts';
 import type { InjectionDefaults, ServiceAccountLookup } from './decide.ts';
 import type { JsonObject } from './json.ts';
 import { NO_MODE, type AdmissionResult, type WebhookMetrics } from './metrics.ts';
@@ -325,19 +325,6 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     isClosing: () => closing,
     close: (graceMs) => closeServer(server, graceMs, () => (closing = true)),
   };
-}
-
-function listenOn(server: Server, listen: ListenAddress): Promise<AddressInfo> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: Error): void => {
-      reject(new WifError('listen', `cannot listen on ${listen.host ?? ''}:${listen.port}: ${describeError(error)}`));
-    };
-    server.once('error', onError);
-    server.listen({ host: listen.host, port: listen.port }, () => {
-      server.off('error', onError);
-      resolve(server.address() as AddressInfo);
-    });
-  });
 }
 
 function closeServer(server: Server, graceMs: number, markClosing: () => void): Promise<void> {
