@@ -112,12 +112,16 @@ function octal(mode: number | undefined): string | undefined {
   return mode === undefined ? undefined : `0${(mode & 0o777).toString(8).padStart(3, '0')}`;
 }
 
+function withoutTrailingSlash(path: string): string {
+  return path.replace(/\/+$/, '') || '/';
+}
+
 function join(dir: string, file: string): string {
   return `${dir.replace(/\/+$/, '')}/${file}`;
 }
 
 function dirname(path: string): string {
-  const cut = path.replace(/\/+$/, '').lastIndexOf('/');
+  const cut = withoutTrailingSlash(path).lastIndexOf('/');
   return cut <= 0 ? '/' : path.slice(0, cut);
 }
 
@@ -166,6 +170,8 @@ interface Context {
   readonly settings: DoctorSettings;
   readonly findings: Finding[];
   readonly roles: Map<string, Set<string>>;
+  /** The ANTHROPIC_CONFIG_DIR reported missing (normalized), so the same volume is not reported twice. */
+  missingConfigDir?: string;
 }
 
 function snapshot(context: Context, path: string): FileSnapshot {
@@ -304,6 +310,7 @@ function checkConfigRoot(context: Context, resolution: CredentialResolution): vo
   if (root?.from !== SdkEnv.configDir) return;
   const dir = snapshot(context, root.path);
   if (dir.kind === 'missing') {
+    context.missingConfigDir = withoutTrailingSlash(root.path);
     add(context, {
       code: 'config-dir-missing',
       severity: 'problem',
@@ -603,8 +610,7 @@ export function effectiveOutputDir(settings: DoctorSettings, env: Env): string |
 function checkOutputDir(context: Context, outputDir: string): boolean {
   noteRole(context, outputDir, 'output directory');
   const dir = snapshot(context, outputDir);
-  const reported = context.findings.some((f) => f.code === 'config-dir-missing' && f.message.includes(` ${outputDir},`));
-  if (dir.kind !== 'directory' && reported) return false;
+  if (dir.kind !== 'directory' && context.missingConfigDir === withoutTrailingSlash(outputDir)) return false;
   if (dir.kind !== 'directory') {
     add(context, {
       code: 'output-dir-missing',

@@ -12,6 +12,7 @@ import type { CommandContext } from '../runtime/command.ts';
 import { formatHelp, option, parseArgv, resolveConfig } from '../runtime/config.ts';
 import { systemClock } from '../runtime/clock.ts';
 import { ExitCode } from '../runtime/errors.ts';
+import { parseListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
 import { AgentEnv, Default, HttpPath, Limit, Metric, SdkEnv } from './contract.ts';
 import type { FileSnapshot } from './credential-resolution.ts';
 import { diagnose, doctorPathsToObserve, type AgentProbe, type DoctorObservation, type DoctorSettings } from './doctor-diagnosis.ts';
@@ -40,11 +41,12 @@ export const DOCTOR_OPTIONS = {
     maxLength: Limit.audienceMaxLength,
     defaultValue: Default.audience,
   }),
-  healthAddr: option.string({
+  healthAddr: option.custom({
     flag: 'health-addr',
     env: AgentEnv.healthAddr,
     description: `Also ask the running agent's health listener (e.g. 127.0.0.1:${Default.agentHealthPort}) for readiness and exchange counts.`,
     valueName: '<host:port>',
+    parse: parseListenAddress,
   }),
   json: option.switch({ flag: 'json', description: 'Print the report as JSON.' }),
 };
@@ -109,14 +111,16 @@ export function metricSample(text: string, sample: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
-function probeBase(address: string): string {
-  const host = address.startsWith(':') ? `127.0.0.1${address}` : address;
-  return `http://${host}`;
+/** Where the agent's listener answers locally: an address with no host listens on every interface, loopback included. */
+function probeHostPort(listen: ListenAddress): string {
+  const host = listen.host ?? '127.0.0.1';
+  return `${host.includes(':') ? `[${host}]` : host}:${String(listen.port)}`;
 }
 
-async function probeAgent(address: string, parent: AbortSignal): Promise<AgentProbe> {
+async function probeAgent(listen: ListenAddress, parent: AbortSignal): Promise<AgentProbe> {
   const signal = AbortSignal.any([parent, AbortSignal.timeout(PROBE_TIMEOUT_MS)]);
-  const base = probeBase(address);
+  const address = probeHostPort(listen);
+  const base = `http://${address}`;
   try {
     const ready = await getText(`${base}${HttpPath.readyz}`, signal);
     const metrics = await getText(`${base}${HttpPath.metrics}`, signal);

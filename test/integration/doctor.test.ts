@@ -148,4 +148,10 @@ describe('anthropic-wif doctor (real command)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toBe('anthropic-wif doctor: unknown flag --verbose (see anthropic-wif doctor --help)\n');
   });
+
+  it('a --health-addr that is not host:port is a usage error, not a probe of some other address', async () => {
+    const bad = await runCli(['doctor', '--health-addr', '8424']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('anthropic-wif doctor: invalid --health-addr "8424": expected host:port, [ipv6]:port or :port with a port from 0 to 65535\n');
+  });
 });

@@ -423,6 +423,11 @@ describe('doctor: the output directory and the access token', () => {
     expect(finding(report, 'config-dir-missing')?.message).toBe(`ANTHROPIC_CONFIG_DIR is ${OUT}, which does not exist in this container, so the SDKs find no profile there`);
   });
 
+  it('reports the missing shared volume once when ANTHROPIC_CONFIG_DIR ends in a slash', () => {
+    const report = run({ env: { ...FILE_APP_ENV, ANTHROPIC_CONFIG_DIR: `${OUT}/` }, files: [] });
+    expect(codes(report)).toEqual(['problem:config-dir-missing', 'problem:no-credential']);
+  });
+
   it.each([
     { name: 'expired', expiresAt: NOW_S - 10, severity: 'problem', code: 'access-token-expired', message: `the access token in ${OUT}/credentials/default.json expired at 2026-01-01T11:59:50.000Z (10s ago)` },
     {
