@@ -17,6 +17,7 @@ import { AgentEnv, Default, HttpPath, Limit, Metric, SdkEnv } from './contract.t
 import type { FileSnapshot } from './credential-resolution.ts';
 import { diagnose, doctorPathsToObserve, type AgentProbe, type DoctorObservation, type DoctorSettings } from './doctor-diagnosis.ts';
 import { formatDoctorText } from './doctor-report.ts';
+import { metricSample } from './metrics.ts';
 
 const SUMMARY = 'Explain which credential an SDK would use here, and what is wrong if anything.';
 
@@ -102,13 +103,6 @@ function getText(url: string, signal: AbortSignal): Promise<{ readonly status: n
     req.on('error', reject);
     req.end();
   });
-}
-
-/** `anthropic_wif_exchanges_total{result="success"} 3` → 3. */
-export function metricSample(text: string, sample: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  const value = line === undefined ? Number.NaN : Number(line.slice(sample.length + 1));
-  return Number.isFinite(value) ? value : undefined;
 }
 
 /** Where the agent's listener answers locally: an address with no host listens on every interface, loopback included. */

@@ -17,6 +17,13 @@ export interface AgentMetrics extends Required<RefreshEvents> {
 }
 
 /** The `Content-Type` of `render()`'s text, as Prometheus expects it. */
+/** `anthropic_wif_exchanges_total{result="success"} 3` → 3 (one sample of a text exposition; undefined when absent). */
+export function metricSample(text: string, sample: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  const value = line === undefined ? Number.NaN : Number(line.slice(sample.length + 1));
+  return Number.isFinite(value) ? value : undefined;
+}
+
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** An exchange is one HTTPS round trip, bounded at 30 s. */

@@ -6,6 +6,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutputFile } from '../../agent/contract.ts';
+import { metricSample } from '../../agent/metrics.ts';
 import { runCli, stopAllClis, type CliProcess } from '../support/cli.ts';
 import { TokenEndpointFault } from '../support/token-endpoint.ts';
 import { decodeJwt } from 'jose';
@@ -67,11 +68,6 @@ function expectNoSecrets(w: AgentWorld, texts: readonly string[]): void {
   }
 }
 
-function metricValue(metrics: string, series: string): number | undefined {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
 async function stopWithin5s(agent: CliProcess): Promise<void> {
   await expect(agent.stop(5_000)).resolves.toEqual({ code: 0, signal: null });
 }
@@ -109,13 +105,13 @@ describe('anthropic-wif agent', () => {
     expect(await httpGet(port, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
     expect(await httpGet(port, '/readyz')).toEqual({ status: 200, body: 'ok\n' });
     const metrics = (await httpGet(port, '/metrics')).body;
-    expect(metricValue(metrics, 'anthropic_wif_exchanges_total{result="success"}')).toBe(1);
-    expect(metricValue(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(0);
-    expect(metricValue(metrics, 'anthropic_wif_exchange_duration_seconds_count')).toBe(1);
-    expect(metricValue(metrics, 'anthropic_wif_access_token_expiry_timestamp_seconds')).toBe(files.credentials.expires_at);
-    expect(metricValue(metrics, 'anthropic_wif_identity_token_expiry_timestamp_seconds')).toBe(decodeJwt(w.secrets()[0]!).exp);
-    expect(metricValue(metrics, 'anthropic_wif_rotation_gap_seconds')).toBe(0);
-    expect(metricValue(metrics, 'anthropic_wif_file_write_failures_total')).toBe(0);
+    expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="success"}')).toBe(1);
+    expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(0);
+    expect(metricSample(metrics, 'anthropic_wif_exchange_duration_seconds_count')).toBe(1);
+    expect(metricSample(metrics, 'anthropic_wif_access_token_expiry_timestamp_seconds')).toBe(files.credentials.expires_at);
+    expect(metricSample(metrics, 'anthropic_wif_identity_token_expiry_timestamp_seconds')).toBe(decodeJwt(w.secrets()[0]!).exp);
+    expect(metricSample(metrics, 'anthropic_wif_rotation_gap_seconds')).toBe(0);
+    expect(metricSample(metrics, 'anthropic_wif_file_write_failures_total')).toBe(0);
     expect((await httpGet(port, '/nope')).status).toBe(404);
 
     await stopWithin5s(agent);
@@ -148,8 +144,8 @@ describe('anthropic-wif agent', () => {
     const warnings = agent.jsonLines().filter((l) => l.msg === 'token exchange failed (transient); retrying');
     expect(warnings.map((l) => (l.error as { status: number }).status)).toEqual([503, 429, 500]);
     const metrics = (await httpGet(port, '/metrics')).body;
-    expect(metricValue(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(3);
-    expect(metricValue(metrics, 'anthropic_wif_exchanges_total{result="success"}')).toBe(1);
+    expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(3);
+    expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="success"}')).toBe(1);
     await stopWithin5s(agent);
     expectNoSecrets(w, [agent.stdout(), agent.stderr(), metrics]);
   });
@@ -180,7 +176,7 @@ describe('anthropic-wif agent', () => {
     expect((await httpGet(port, '/healthz')).status).toBe(200);
     await expect(stat(join(w.outputDir, OutputFile.token))).rejects.toMatchObject({ code: 'ENOENT' });
     const metrics = (await httpGet(port, '/metrics')).body;
-    expect(metricValue(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(1);
+    expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(1);
     await stopWithin5s(agent);
     expectNoSecrets(w, [agent.stdout(), agent.stderr(), metrics]);
   });
@@ -217,7 +213,7 @@ describe('anthropic-wif agent', () => {
         /^access tokens live 60 s but a new identity token only arrives every 480 s: for 420 s of each rotation there is no valid token and the token files are removed\. Fix: raise the federation rule's token lifetime to 600 s or more\.$/,
       );
       const metrics = (await httpGet(port, '/metrics')).body;
-      expect(metricValue(metrics, 'anthropic_wif_rotation_gap_seconds')).toBe(420);
+      expect(metricSample(metrics, 'anthropic_wif_rotation_gap_seconds')).toBe(420);
       await stopWithin5s(agent);
       expectNoSecrets(w, [agent.stdout(), agent.stderr(), metrics]);
     },

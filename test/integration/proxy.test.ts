@@ -7,12 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from '../../agent/contract.ts';
 import type { StoredToken } from '../../agent/files.ts';
+import { metricSample } from '../../agent/metrics.ts';
 import { startProxy, type ProxyTimeouts, type RunningProxy } from '../../agent/proxy.ts';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { createLogger } from '../../runtime/logger.ts';
@@ -213,8 +214,7 @@ async function runSdk(baseUrl: string): Promise<{ plain: string; streamed: strin
 
 /** The value of one sample in the Prometheus text exposition, e.g. `name{status="200"}`. */
 async function metricValue(registry: Registry, sample: string): Promise<number | undefined> {
-  const line = (await registry.metrics()).split('\n').find((l) => l.startsWith(`${sample} `));
-  return line === undefined ? undefined : Number(line.slice(sample.length + 1));
+  return metricSample(await registry.metrics(), sample);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -452,6 +452,49 @@ describe('proxy upstream failures', () => {
       error: { type: 'timeout_error', message: 'anthropic-wif proxy: the upstream API did not answer in time (UND_ERR_HEADERS_TIMEOUT)' },
     });
     await upstream.abandoned;
+  });
+
+  it('counts 499 and lets go of the upstream when the client leaves before the upstream answered', async () => {
+    const upstream = await upstreamFor(() => {
+      // holds its headers back
+    });
+    const harness = await startHarness(upstream.url);
+
+    const req = httpRequest(`${proxyUrl(harness)}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' } });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify({ model: 'claude-test', max_tokens: 8, messages: [] }));
+    await expect.poll(() => upstream.seen.length).toBe(1);
+    req.destroy();
+
+    await upstream.abandoned;
+    await expect.poll(() => metricValue(harness.registry, 'anthropic_wif_proxy_requests_total{status="499"}')).toBe(1);
+    expect(await metricValue(harness.registry, 'anthropic_wif_proxy_requests_total{status="200"}')).toBeUndefined();
+  });
+
+  it('answers 400 to an absolute-form request target (not a forward proxy) without calling the upstream', async () => {
+    const upstream = await upstreamFor();
+    const harness = await startHarness(upstream.url);
+
+    const answer = await new Promise<RawAnswer>((resolve, reject) => {
+      const socket = connect(harness.proxy.address.port, '127.0.0.1', () => {
+        socket.end('GET http://example.com/v1/models HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n');
+      });
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        const [head = '', body = ''] = text.split('\r\n\r\n');
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]), headers: {}, body });
+      });
+    });
+
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toEqual({
+      type: 'error',
+      error: { type: 'invalid_request_error', message: 'anthropic-wif proxy: expected an origin-form request target such as /v1/messages (this is not a forward proxy)' },
+    });
+    expect(upstream.seen).toEqual([]);
   });
 
   it('cuts the client connection when the upstream dies after its headers, before any body', async () => {
