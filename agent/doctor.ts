@@ -17,6 +17,7 @@ import { AgentEnv, Default, HttpPath, Limit, Metric, SdkEnv } from './contract.t
 import type { FileSnapshot } from './credential-resolution.ts';
 import { diagnose, doctorPathsToObserve, type AgentProbe, type DoctorObservation, type DoctorSettings } from './doctor-diagnosis.ts';
 import { formatDoctorText } from './doctor-report.ts';
+import { readBoundedBody } from './http-response.ts';
 import { metricSample } from './metrics.ts';
 
 const SUMMARY = 'Explain which credential an SDK would use here, and what is wrong if anything.';
@@ -90,15 +91,9 @@ export async function observeFiles(settings: DoctorSettings, env: DoctorObservat
 function getText(url: string, signal: AbortSignal): Promise<{ readonly status: number; readonly body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { signal }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (body.length < MAX_READ_BYTES * 16) body += chunk;
-      });
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-      res.on('error', reject);
+      readBoundedBody(res, MAX_READ_BYTES * 16).then(({ bytes }) => {
+        resolve({ status: res.statusCode ?? 0, body: bytes.toString('utf8') });
+      }, reject);
     });
     req.on('error', reject);
     req.end();

@@ -15,6 +15,7 @@ import { formatHelp, option, parseArgv, resolveConfig, type Env } from '../runti
 import { ConfigError, ExitCode, WifError } from '../runtime/errors.ts';
 import { Default, Limit, USER_AGENT } from './contract.ts';
 import { buildIssuerReport, checkRuleTarget, formatIssuerText, parseDiscoveryDocument, parseJwks } from './issuer-report.ts';
+import { readBoundedBody } from './http-response.ts';
 
 const SUMMARY = "Print what to register in the Anthropic Console for this cluster's service-account issuer.";
 
@@ -103,23 +104,10 @@ function statusHint(status: number, path: string): string {
   return `the API server answered ${status} for ${path}`;
 }
 
-function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    res.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        res.destroy(new WifError('issuer-too-large', `the answer is larger than ${MAX_BODY_BYTES} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    res.on('end', () => {
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    res.on('error', reject);
-  });
+async function readBody(res: IncomingMessage): Promise<string> {
+  const { bytes, truncated } = await readBoundedBody(res, MAX_BODY_BYTES);
+  if (truncated) throw new WifError('issuer-too-large', `the answer is larger than ${String(MAX_BODY_BYTES)} bytes`);
+  return bytes.toString('utf8');
 }
 
 /** GET `path` on the current cluster with the kubeconfig's credentials and TLS settings. */
