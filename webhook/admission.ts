@@ -148,12 +148,6 @@ export function encodeErrorBody(status: number, message: string): string {
   return JSON.stringify({ error: { code: status, message } });
 }
 
-/** The pod's ServiceAccount name (the ServiceAccount admission plugin fills it in before webhooks run). */
-export function podServiceAccountName(pod: JsonObject): string {
-  const spec = isJsonObject(pod.spec) ? pod.spec : {};
-  return optionalString(spec.serviceAccountName) ?? optionalString(spec.serviceAccount) ?? 'default';
-}
-
 /** The pod's name, or its generateName prefix when it has no name yet (for logs). */
 export function podDisplayName(pod: JsonObject | undefined, request: AdmissionRequestView): string | undefined {
   const metadata = pod !== undefined && isJsonObject(pod.metadata) ? pod.metadata : {};

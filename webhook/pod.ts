@@ -25,9 +25,10 @@ export function podNamespace(pod: JsonObject): string | undefined {
   return stringField(objectField(pod, 'metadata'), 'namespace');
 }
 
+/** The pod's ServiceAccount: `serviceAccountName`, else the deprecated `serviceAccount`, else default (an empty name counts as none). */
 export function serviceAccountName(pod: JsonObject): string {
   const spec = podSpec(pod);
-  return stringField(spec, 'serviceAccountName') ?? stringField(spec, 'serviceAccount') ?? DEFAULT_SERVICE_ACCOUNT;
+  return stringField(spec, 'serviceAccountName') || stringField(spec, 'serviceAccount') || DEFAULT_SERVICE_ACCOUNT;
 }
 
 export function containerName(container: JsonObject): string {

@@ -20,10 +20,10 @@ import {
   encodeErrorBody,
   podDisplayName,
   podNamespace,
-  podServiceAccountName,
   type AdmissionRequestView,
   type AdmissionVerdict,
 } from './admission.ts';
+import { serviceAccountName } from './pod.ts';
 import { listenOn, type ListenAddress } from '../runtime/listen-address.ts';
 import type { InjectionDefaults, ServiceAccountLookup } from './decide.ts';
 import type { JsonObject } from './json.ts';
@@ -81,7 +81,7 @@ async function admit(options: AdmissionHandlerOptions, request: AdmissionRequest
   const serviceAccount: ServiceAccountLookup =
     namespace === undefined
       ? { kind: 'unavailable', reason: 'the admission request names no namespace' }
-      : await options.serviceAccounts.lookup(namespace, podServiceAccountName(pod));
+      : await options.serviceAccounts.lookup(namespace, serviceAccountName(pod));
   const review = options.reviewPod(pod, serviceAccount, options.defaults());
   if (review.result === 'undecided') throw new UndecidedAdmission(review.message ?? 'the pod could not be reviewed');
   const denied = review.result === 'denied';

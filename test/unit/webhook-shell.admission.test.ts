@@ -5,10 +5,10 @@ import {
   encodeErrorBody,
   podDisplayName,
   podNamespace,
-  podServiceAccountName,
   type AdmissionRequestView,
 } from '../../webhook/admission.ts';
 import type { JsonObject } from '../../webhook/json.ts';
+import { serviceAccountName } from '../../webhook/pod.ts';
 
 const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
 const POD_RESOURCE = { group: '', version: 'v1', resource: 'pods' };
@@ -146,9 +146,10 @@ describe('pod facts for the lookup and the log', () => {
     { spec: { serviceAccountName: 'web' }, want: 'web' },
     { spec: { serviceAccount: 'legacy' }, want: 'legacy' },
     { spec: { serviceAccountName: '' }, want: 'default' },
+    { spec: { serviceAccountName: '', serviceAccount: 'legacy' }, want: 'legacy' },
     { spec: {}, want: 'default' },
-  ])('service account of $spec is $want', ({ spec, want }) => {
-    expect(podServiceAccountName({ spec })).toBe(want);
+  ])('service account of $spec is $want (the same for the lookup and the core)', ({ spec, want }) => {
+    expect(serviceAccountName({ spec })).toBe(want);
   });
 
   it.each<{ pod: JsonObject | undefined; req: AdmissionRequestView; want: string | undefined }>([
