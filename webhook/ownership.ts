@@ -7,7 +7,8 @@ import { ContainerName, VolumeName } from '../agent/contract.ts';
 import { stringField, type JsonObject } from './json.ts';
 import type { ContainerRecord } from './status.ts';
 
-const WEBHOOK_CONTAINERS: ReadonlySet<string> = new Set(Object.values(ContainerName));
+/** The names of the containers the webhook injects. */
+export const WEBHOOK_CONTAINERS: ReadonlySet<string> = new Set(Object.values(ContainerName));
 const WEBHOOK_VOLUMES: ReadonlySet<string> = new Set(Object.values(VolumeName));
 
 export function isWebhookContainer(container: JsonObject): boolean {

@@ -8,7 +8,7 @@
  * array falls back to a common prefix/suffix diff, or to replacing the array when the
  * change is not a pure insertion, deletion or same-length edit.
  */
-import { ContainerName } from '../agent/contract.ts';
+import { WEBHOOK_CONTAINERS } from './ownership.ts';
 import { cloneJson, isJsonObject, jsonEqual, type JsonObject, type JsonValue } from './json.ts';
 
 export interface JsonPatchOperation {
@@ -25,8 +25,6 @@ export interface PatchOptions {
   readonly movableNames?: ReadonlySet<string>;
 }
 
-const WEBHOOK_CONTAINER_NAMES: ReadonlySet<string> = new Set(Object.values(ContainerName));
-
 /** Element fields tried, in order, as an array's identity. */
 const IDENTITY_KEYS = ['name', 'mountPath'] as const;
 
@@ -36,7 +34,7 @@ interface DiffContext {
 }
 
 export function createPatch(before: JsonValue, after: JsonValue, options: PatchOptions = {}): JsonPatchOperation[] {
-  const context: DiffContext = { ops: [], movableNames: options.movableNames ?? WEBHOOK_CONTAINER_NAMES };
+  const context: DiffContext = { ops: [], movableNames: options.movableNames ?? WEBHOOK_CONTAINERS };
   diffValue(before, after, '', context);
   return context.ops;
 }

@@ -163,7 +163,7 @@ describe('webhook help', () => {
 });
 
 describe('injection defaults from the config', () => {
-  it('maps flags to the core defaults, omitting unset resources', () => {
+  it('maps flags to the core defaults', () => {
     const config = parse(['--organization-id', ORG, '--federation-rule-id', 'fdrl_x', '--agent-cpu-limit', '100m', '--agent-image-pull-policy', 'Always', '--mode', 'proxy', '--proxy-port', '9000', '--shadowing', 'deny']);
     expect(injectionDefaultsFrom(config, { enabled: false, reason: 'the API server is v1.20.2; native sidecars need 1.29' })).toEqual({
       organizationId: ORG,
@@ -179,5 +179,10 @@ describe('injection defaults from the config', () => {
       shadowing: 'deny',
       proxyPort: 9000,
     });
+  });
+
+  it('gives the sidecar the default requests and memory limit, and no CPU limit, when no resource flag is set', () => {
+    const config = parse(['--organization-id', ORG, '--federation-rule-id', 'fdrl_x']);
+    expect(injectionDefaultsFrom(config, { enabled: true, reason: 'test' }).agentResources).toEqual({ requests: { cpu: '5m', memory: '64Mi' }, limits: { memory: '256Mi' } });
   });
 });
