@@ -14,6 +14,7 @@ import fastJsonPatch from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/logger.ts';
+import { metricSample } from '../../agent/metrics.ts';
 import { readKubernetesVersion } from '../../webhook/cluster-version.ts';
 import { createKubernetesApi, createServiceAccountInformer, loadKubeConfig } from '../../webhook/kubernetes.ts';
 import type { ServiceAccountLookup } from '../../webhook/decide.ts';
@@ -283,6 +284,17 @@ describe('anthropic-wif webhook with ServiceAccount lookup on a v1.20 cluster', 
     const agent = patched.spec.containers.find((c) => c.name === 'anthropic-wif-agent');
     expect(agent?.env?.find((e) => e.name === 'ANTHROPIC_FEDERATION_RULE_ID')?.value).toBe('fdrl_from_service_account');
     expect(await cli.waitForJson((l) => l.msg === 'admission' && l.uid === 'uid-sa')).toMatchObject({ result: 'injected', namespace: 'team-a', pod: 'web-' });
+    const metrics = await new Promise<string>((resolve, reject) => {
+      httpsRequest({ host: '127.0.0.1', port, ca: ca.certPem, path: '/metrics' }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        res.on('end', () => { resolve(text); });
+      }).on('error', reject).end();
+    });
+    expect(metricSample(metrics, 'anthropic_wif_service_account_cache_total{result="hit"}')).toBe(1);
     expect(await cli.stop()).toEqual({ code: 0, signal: null });
   });
 });
