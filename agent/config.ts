@@ -8,7 +8,7 @@ import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpecs, type ParsedArgs } from '../runtime/config.ts';
 import { parseListenAddress, type HostListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
-import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, SECURE_URL_EXPECTED, isLoopbackHost, parseSecureUrl } from './contract.ts';
+import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, isLoopbackHost, parseEndpointUrl } from './contract.ts';
 import { githubActionsSourceConfig, type IdentitySourceConfig } from './identity-sources.ts';
 import type { ExchangeParameters } from './exchange.ts';
 
@@ -23,12 +23,6 @@ export function parseLoopbackListenAddress(raw: string): HostListenAddress {
   const { host, port } = address;
   if (host === undefined || !isLoopbackHost(host)) throw new Error(LOOPBACK_LISTEN_EXPECTED);
   return { host, port };
-}
-
-/** An https URL, or plain http to a loopback host (as the SDKs require); no credentials in it. */
-export function parseEndpointUrl(raw: string): string {
-  if (parseSecureUrl(raw) === undefined) throw new Error(SECURE_URL_EXPECTED);
-  return raw;
 }
 
 function parseHeaderLine(raw: string): string {

@@ -342,3 +342,9 @@ export function parseSecureUrl(raw: string): URL | undefined {
   const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
   return secure ? url : undefined;
 }
+
+/** `raw` when parseSecureUrl accepts it; else throws an Error saying what is expected (for the config parsers). */
+export function parseEndpointUrl(raw: string): string {
+  if (parseSecureUrl(raw) === undefined) throw new Error(SECURE_URL_EXPECTED);
+  return raw;
+}

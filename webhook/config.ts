@@ -4,7 +4,7 @@
  * Ids, audience, expiration, mode and base URL follow the same rules as the annotations.
  */
 import { parseListenAddress } from '../runtime/listen-address.ts';
-import { Default, IdExpected, IdPattern, Limit, MODES, SECURE_URL_EXPECTED, parseSecureUrl, webhookFlagEnv } from '../agent/contract.ts';
+import { Default, IdExpected, IdPattern, Limit, MODES, parseEndpointUrl, webhookFlagEnv } from '../agent/contract.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpec } from '../runtime/config.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
@@ -15,12 +15,6 @@ export const WEBHOOK_SUMMARY = 'Serve the mutating admission webhook that inject
 
 const QUANTITY = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$/;
 const QUANTITY_EXPECTED = 'a Kubernetes quantity such as 5m, 0.5 or 64Mi';
-
-/** The token endpoint base: https, or plain http only to a loopback host (as the SDKs allow). */
-export function parseBaseUrl(raw: string): string {
-  if (parseSecureUrl(raw) === undefined) throw new Error(SECURE_URL_EXPECTED);
-  return raw;
-}
 
 function quantity(raw: string): string {
   if (!QUANTITY.test(raw)) throw new Error(QUANTITY_EXPECTED);
@@ -86,7 +80,7 @@ export const webhookOptions = {
     ...envOf('base-url'),
     description: 'Default token endpoint base URL (https, or http to a loopback host).',
     valueName: '<url>',
-    parse: parseBaseUrl,
+    parse: parseEndpointUrl,
     defaultValue: Default.baseUrl,
   }),
   agentImage: option.string({ ...envOf('agent-image'), description: 'Image of the injected sidecar.', valueName: '<image>', defaultValue: Default.agentImage }),
