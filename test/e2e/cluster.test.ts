@@ -456,7 +456,7 @@ describe('the native sidecar layout (--native-sidecar=true) on the golden fixtur
 
   it('covers the fixtures a real webhook process can express', () => {
     expect(fixtures.filter((f) => f.lookup.kind !== 'disabled').length).toBe(17);
-    expect(fixtures.length).toBe(57);
+    expect(fixtures.length).toBe(58);
   });
 
   it.each(fixtures.map((f) => [f.file, f] as const))('%s: the real webhook answers exactly as the fixture says', async (_file, fixture) => {
