@@ -55,6 +55,8 @@ export const VolumeName = {
   identityToken: 'anthropic-identity-token',
   /** In-memory emptyDir shared by the sidecar and (file mode) the app containers. */
   credentials: 'anthropic-credentials',
+  /** ConfigMap volume with the extra CA bundle (`--ca-bundle-config-map`), mounted in the sidecar only. */
+  caBundle: 'anthropic-ca-bundle',
 } as const;
 
 export const ContainerName = {
@@ -96,6 +98,10 @@ export const Path = {
   identityTokenFile: '/var/run/secrets/anthropic.com/token',
   /** The shared in-memory volume and the agent's output directory. */
   outputDir: '/var/run/anthropic',
+  /** Where the CA bundle ConfigMap is mounted in the sidecar, and its one file. */
+  caBundleDir: '/etc/anthropic-wif/ca-bundle',
+  caBundleItem: 'ca.crt',
+  caBundleFile: '/etc/anthropic-wif/ca-bundle/ca.crt',
 } as const;
 
 /** Files the agent keeps, relative to the output directory. */
@@ -163,7 +169,18 @@ export const AgentEnv = {
   identityTokenUrlHeaders: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL_HEADERS',
   identityTokenUrlField: 'ANTHROPIC_WIF_IDENTITY_TOKEN_URL_FIELD',
   logLevel: 'ANTHROPIC_WIF_LOG_LEVEL',
+  /** A PEM bundle trusted in addition to the system roots (the webhook sets it with `--ca-bundle-config-map`). */
+  caBundleFile: 'ANTHROPIC_WIF_CA_BUNDLE_FILE',
 } as const;
+
+/**
+ * Extra sidecar variables (`--agent-env`, chart `agent.env`) may not use this prefix: every
+ * variable the contract fixes starts with it, so none can be overridden.
+ */
+export const RESERVED_ENV_PREFIX = 'ANTHROPIC_';
+
+/** A variable name the webhook injects for the user: a C identifier, as shells and most programs expect. */
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** GitHub Actions' OIDC request variables (for the `github-actions` URL preset). */
 export const GithubActionsEnv = {
@@ -205,6 +222,8 @@ export const Default = {
   /** A live ServiceAccount read on a cache miss gives up after this long. */
   serviceAccountLookupTimeoutMs: 2_000,
   credentialsVolumeSizeLimit: '1Mi',
+  /** The key of the CA bundle ConfigMap that holds the PEM bundle (`--ca-bundle-key`). */
+  caBundleKey: 'ca.crt',
   /**
    * The sidecar's resources, from `npm run bench -- agent-footprint` and `-- proxy`
    * (docs/benchmarks.md): an idle agent holds ~59 MiB in file mode and ~82 MiB in proxy mode

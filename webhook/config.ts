@@ -4,11 +4,24 @@
  * Ids, audience, expiration, mode and base URL follow the same rules as the annotations.
  */
 import { parseListenAddress } from '../runtime/listen-address.ts';
-import { Default, IdExpected, IdPattern, Limit, MODES, parseEndpointUrl, webhookFlagEnv } from '../agent/contract.ts';
+import {
+  Default,
+  ENV_NAME_PATTERN,
+  IdExpected,
+  IdPattern,
+  Limit,
+  MODES,
+  parseEndpointUrl,
+  parseSecureUrl,
+  RESERVED_ENV_PREFIX,
+  SECURE_URL_EXPECTED,
+  webhookFlagEnv,
+} from '../agent/contract.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpec } from '../runtime/config.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
-import type { ContainerResources, InjectionDefaults } from './decide.ts';
+import { isJsonObject } from './json.ts';
+import type { ContainerResources, EnvVar, InjectionDefaults } from './decide.ts';
 
 export const WEBHOOK_COMMAND = 'webhook';
 export const WEBHOOK_SUMMARY = 'Serve the mutating admission webhook that injects workload identity into pods.';
@@ -19,6 +32,49 @@ const QUANTITY_EXPECTED = 'a Kubernetes quantity such as 5m, 0.5 or 64Mi';
 function quantity(raw: string): string {
   if (!QUANTITY.test(raw)) throw new Error(QUANTITY_EXPECTED);
   return raw;
+}
+
+/** A ConfigMap name (RFC 1123 subdomain) and a ConfigMap key, as the API server checks them. */
+const CONFIG_MAP_NAME = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+const AGENT_ENV_MAX_ENTRIES = 64;
+
+/**
+ * `--agent-env`: a JSON object of variable names to string values for every injected agent
+ * container, e.g. `{"HTTPS_PROXY":"http://proxy.corp:3128","NO_PROXY":".svc,.cluster.local"}`.
+ * Names the contract fixes (`ANTHROPIC_…`) are refused, so none can be overridden.
+ */
+export function parseAgentEnv(raw: string): readonly EnvVar[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new Error('a JSON object of variable names to string values');
+  }
+  if (!isJsonObject(parsed)) throw new Error('a JSON object of variable names to string values');
+  const entries = Object.entries(parsed);
+  if (entries.length > AGENT_ENV_MAX_ENTRIES) throw new Error(`at most ${String(AGENT_ENV_MAX_ENTRIES)} variables`);
+  return Object.freeze(
+    entries.map(([name, value]) => {
+      if (!ENV_NAME_PATTERN.test(name)) throw new Error(`variable names of letters, digits and "_" not starting with a digit (got ${JSON.stringify(name.slice(0, 64))})`);
+      if (name.toUpperCase().startsWith(RESERVED_ENV_PREFIX)) {
+        throw new Error(`no ${RESERVED_ENV_PREFIX}… variable (${name} is set by the webhook from the contract, never by --agent-env)`);
+      }
+      if (typeof value !== 'string') throw new Error(`a string value for ${name}`);
+      if (CONTROL_CHARACTER.test(value)) throw new Error(`a value for ${name} without control characters`);
+      return Object.freeze({ name, value });
+    }),
+  );
+}
+
+export const ORIGIN_EXPECTED = `an origin such as https://api.anthropic.com: ${SECURE_URL_EXPECTED}, with no path, query or fragment`;
+
+/** One `--allowed-base-urls` item: the URL's origin (scheme, host and port). */
+export function parseOrigin(raw: string): string {
+  const url = parseSecureUrl(raw);
+  if (url === undefined || url.pathname !== '/' || url.search !== '' || url.hash !== '') throw new Error(ORIGIN_EXPECTED);
+  return url.origin;
 }
 
 function envOf(flag: string): { readonly flag: string; readonly env: string } {
@@ -147,6 +203,39 @@ export const webhookOptions = {
     max: 65_535,
     defaultValue: Default.proxyPort,
   }),
+  caBundleConfigMap: option.string({
+    ...envOf('ca-bundle-config-map'),
+    description: `ConfigMap (in each pod's namespace) whose PEM bundle every injected sidecar trusts besides the system roots, e.g. a corporate TLS-intercepting proxy's CA.`,
+    valueName: '<name>',
+    pattern: CONFIG_MAP_NAME,
+    maxLength: 253,
+    expected: 'a ConfigMap name (lowercase letters, digits, "-" and ".", at most 253 characters)',
+  }),
+  caBundleKey: option.string({
+    ...envOf('ca-bundle-key'),
+    description: 'Key of the CA bundle ConfigMap that holds the PEM bundle.',
+    valueName: '<key>',
+    pattern: CONFIG_MAP_KEY,
+    maxLength: 253,
+    expected: 'a ConfigMap key (letters, digits, "-", "_" and ".", at most 253 characters)',
+    defaultValue: Default.caBundleKey,
+  }),
+  agentEnv: option.custom({
+    ...envOf('agent-env'),
+    description: 'Extra variables for every injected sidecar, as a JSON object (e.g. HTTPS_PROXY, NO_PROXY); ANTHROPIC_… names are refused.',
+    valueName: '<json>',
+    parse: parseAgentEnv,
+    // Values may hold proxy credentials: an error names the variable, never echoes the value.
+    secret: true,
+    defaultValue: Object.freeze([]) as readonly EnvVar[],
+    defaultLabel: '{}',
+  }),
+  allowedBaseUrls: option.list({
+    ...envOf('allowed-base-urls'),
+    description: `Origins a ${'`base-url`'} annotation may name (the sidecar sends the pod's JWT there); unset honours any. The webhook's own --base-url is always allowed.`,
+    valueName: '<origin>',
+    item: parseOrigin,
+  }),
   logLevel: option.enumeration({ ...envOf('log-level'), description: 'Log level.', values: LOG_LEVELS, defaultValue: 'info' }),
 };
 
@@ -216,5 +305,15 @@ export function injectionDefaultsFrom(config: WebhookConfig, nativeSidecar: Inje
     nativeSidecar: Object.freeze({ ...nativeSidecar }),
     shadowing: config.shadowing,
     proxyPort: config.proxyPort,
+    caBundle: config.caBundleConfigMap === undefined ? undefined : Object.freeze({ configMap: config.caBundleConfigMap, key: config.caBundleKey }),
+    agentEnv: config.agentEnv,
+    allowedBaseUrlOrigins: allowedOrigins(config),
   });
+}
+
+/** The webhook's own base URL is the operator's choice, so it is always allowed. */
+function allowedOrigins(config: WebhookConfig): readonly string[] | undefined {
+  if (config.allowedBaseUrls.length === 0) return undefined;
+  const own = new URL(config.baseUrl).origin;
+  return Object.freeze([...new Set([...config.allowedBaseUrls, own])]);
 }

@@ -52,6 +52,22 @@ export interface InjectionDefaults {
   /** `deny` turns an ANTHROPIC_API_KEY / ANTHROPIC_AUTH_TOKEN on an app container into a denial. */
   readonly shadowing: 'warn' | 'deny';
   readonly proxyPort: number;
+  /** `--ca-bundle-config-map`: a ConfigMap in the pod's namespace whose PEM bundle the sidecar trusts. */
+  readonly caBundle: CaBundleSource | undefined;
+  /** `--agent-env`: extra variables for every injected agent container (never an `ANTHROPIC_` one). */
+  readonly agentEnv: readonly EnvVar[];
+  /** `--allowed-base-urls`: origins a `base-url` annotation may name; undefined honours any (the default). */
+  readonly allowedBaseUrlOrigins: readonly string[] | undefined;
+}
+
+export interface CaBundleSource {
+  readonly configMap: string;
+  readonly key: string;
+}
+
+export interface EnvVar {
+  readonly name: string;
+  readonly value: string;
 }
 
 /** Everything applyInjection needs; produced only by decideInjection. */

@@ -16,7 +16,7 @@ import {
   VolumeName,
   type Mode,
 } from '../agent/contract.ts';
-import type { InjectionDefaults } from './decide.ts';
+import type { CaBundleSource, InjectionDefaults } from './decide.ts';
 import type { JsonObject } from './json.ts';
 import type { EffectiveSettings } from './settings.ts';
 
@@ -63,6 +63,15 @@ export function credentialsVolume(): JsonObject {
   return { name: VolumeName.credentials, emptyDir: { medium: 'Memory', sizeLimit: Default.credentialsVolumeSizeLimit } };
 }
 
+/**
+ * The CA bundle ConfigMap, mounted in the sidecar only. Not optional: a namespace without the
+ * ConfigMap keeps the pod in ContainerCreating with an event naming it, rather than starting a
+ * sidecar that would refuse the intercepting proxy's certificate.
+ */
+export function caBundleVolume(source: CaBundleSource): JsonObject {
+  return { name: VolumeName.caBundle, configMap: { name: source.configMap, items: [{ key: source.key, path: Path.caBundleItem }] } };
+}
+
 /** The federation variables the SDKs read, shared by the sidecar and (sdk mode) the apps. */
 function federationEnv(settings: EffectiveSettings): JsonObject[] {
   const baseUrl = withoutDefault(settings.baseUrl, Default.baseUrl);
@@ -76,13 +85,24 @@ function federationEnv(settings: EffectiveSettings): JsonObject[] {
   ];
 }
 
-function agentEnv(settings: EffectiveSettings, proxyPort: number | undefined): JsonObject[] {
+/** The contract's variables first, then the operator's `--agent-env` (which never repeats an `ANTHROPIC_` name). */
+function agentEnv(settings: EffectiveSettings, defaults: InjectionDefaults, proxyPort: number | undefined): JsonObject[] {
   const audience = settings.audience === Default.audience ? undefined : settings.audience;
   return [
     ...federationEnv(settings),
     envVar(AgentEnv.outputDir, Path.outputDir),
     ...(audience === undefined ? [] : [envVar(AgentEnv.audience, audience)]),
     ...(proxyPort === undefined ? [] : [envVar(AgentEnv.proxyAddr, proxyAddress(proxyPort))]),
+    ...(defaults.caBundle === undefined ? [] : [envVar(AgentEnv.caBundleFile, Path.caBundleFile)]),
+    ...defaults.agentEnv.map(({ name, value }) => envVar(name, value)),
+  ];
+}
+
+function agentMounts(defaults: InjectionDefaults): JsonObject[] {
+  return [
+    { name: VolumeName.identityToken, mountPath: Path.identityTokenDir, readOnly: true },
+    { name: VolumeName.credentials, mountPath: Path.outputDir },
+    ...(defaults.caBundle === undefined ? [] : [{ name: VolumeName.caBundle, mountPath: Path.caBundleDir, readOnly: true }]),
   ];
 }
 
@@ -124,11 +144,8 @@ export function agentContainer(options: AgentContainerOptions): JsonObject {
     ...(kind === 'init' ? {} : { command: sidecarCommand(proxyPort !== undefined) }),
     args: kind === 'init' ? [...AgentArgs.init] : [...AgentArgs.sidecar],
     ...(kind === 'native-sidecar' ? { restartPolicy: 'Always' } : {}),
-    env: agentEnv(settings, proxyPort),
-    volumeMounts: [
-      { name: VolumeName.identityToken, mountPath: Path.identityTokenDir, readOnly: true },
-      { name: VolumeName.credentials, mountPath: Path.outputDir },
-    ],
+    env: agentEnv(settings, defaults, proxyPort),
+    volumeMounts: agentMounts(defaults),
     resources: agentResources(defaults),
     ...agentProbes(kind),
     securityContext: {

@@ -11,6 +11,7 @@ import type { InjectionDecision, InjectionDefaults, InjectionPlan } from './deci
 import {
   agentContainer,
   appInjection,
+  caBundleVolume,
   credentialsVolume,
   proxyAddress,
   identityTokenVolume,
@@ -279,7 +280,18 @@ function targetWarnings(settings: EffectiveSettings, targets: readonly Container
 
 function settingsHashOf(input: PlanInput, layout: Layout, runAsUser: number): string {
   const { settings, defaults } = input;
-  const sidecar = layout === 'none' ? {} : { agentImage: defaults.agentImage, agentImagePullPolicy: defaults.agentImagePullPolicy, agentResources: defaults.agentResources, runAsUser };
+  const sidecar =
+    layout === 'none'
+      ? {}
+      : {
+          agentImage: defaults.agentImage,
+          agentImagePullPolicy: defaults.agentImagePullPolicy,
+          agentResources: defaults.agentResources,
+          runAsUser,
+          // Only when set, so pods injected before these existed keep their hash.
+          ...(defaults.caBundle === undefined ? {} : { caBundle: defaults.caBundle }),
+          ...(defaults.agentEnv.length === 0 ? {} : { agentEnv: defaults.agentEnv }),
+        };
   return settingsHash({
     serviceAccount: input.serviceAccount,
     mode: settings.mode,
@@ -332,13 +344,20 @@ function assemblePlan(input: PlanInput, assembly: Assembly): InjectionPlan {
   return {
     mode: settings.mode,
     layout,
-    volumes: settings.mode === 'sdk' ? [identityTokenVolume(settings)] : [identityTokenVolume(settings), credentialsVolume()],
+    volumes: podVolumes(settings, defaults),
     initContainer: layout === 'none' ? undefined : agentContainer({ ...agent, kind: initKind }),
     sidecar: layout === 'legacy' ? agentContainer({ ...agent, kind: 'sidecar' }) : undefined,
     containers: assembly.containers,
     previous: assembly.previous,
     status,
   };
+}
+
+/** sdk mode has no sidecar, so no credentials volume and no CA bundle (the app's own SDK brings its trust). */
+function podVolumes(settings: EffectiveSettings, defaults: InjectionDefaults): JsonObject[] {
+  if (settings.mode === 'sdk') return [identityTokenVolume(settings)];
+  const caBundle = defaults.caBundle === undefined ? [] : [caBundleVolume(defaults.caBundle)];
+  return [identityTokenVolume(settings), credentialsVolume(), ...caBundle];
 }
 
 /** What the webhook injected before, or why it cannot tell what it owns. */

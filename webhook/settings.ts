@@ -76,6 +76,18 @@ export const parseMode: Parser<Mode> = (raw) => {
 /** https, or http to a loopback host only (as the SDKs require); no credentials in the URL. */
 export const parseBaseUrl: Parser<string> = (raw) => (parseSecureUrl(raw) === undefined ? reject(SECURE_URL_EXPECTED) : accept(raw));
 
+/** parseBaseUrl, and with `--allowed-base-urls` set, an origin on that list (the sidecar sends the pod's JWT there). */
+export function baseUrlParser(allowedOrigins: readonly string[] | undefined): Parser<string> {
+  if (allowedOrigins === undefined) return parseBaseUrl;
+  const allowed = new Set(allowedOrigins);
+  const expected = `a URL whose origin is one the webhook allows (--allowed-base-urls): ${allowedOrigins.join(', ')}`;
+  return (raw) => {
+    const url = parseSecureUrl(raw);
+    if (url === undefined) return reject(SECURE_URL_EXPECTED);
+    return allowed.has(url.origin) ? accept(raw) : reject(expected);
+  };
+}
+
 /** Comma-separated container names; blanks around names and empty items are ignored. */
 export const parseSkipContainers: Parser<readonly string[]> = (raw) => {
   const names = raw
@@ -152,7 +164,7 @@ export interface ResolveOptions {
 
 type AnnotatedSettings = { readonly [K in keyof EffectiveSettings]: EffectiveSettings[K] | undefined };
 
-function readAnnotatedSettings(layers: readonly AnnotationLayer[], errors: SettingErrors): AnnotatedSettings {
+function readAnnotatedSettings(layers: readonly AnnotationLayer[], defaults: InjectionDefaults, errors: SettingErrors): AnnotatedSettings {
   const read = <T>(key: string, parse: Parser<T>): T | undefined => resolveAnnotation(layers, key, parse, errors);
   return {
     organizationId: read(Annotation.organizationId, idParser('organizationId')),
@@ -162,7 +174,7 @@ function readAnnotatedSettings(layers: readonly AnnotationLayer[], errors: Setti
     audience: read(Annotation.audience, parseAudience),
     tokenExpirationSeconds: read(Annotation.tokenExpiration, parseTokenExpiration),
     mode: read(Annotation.mode, parseMode),
-    baseUrl: read(Annotation.baseUrl, parseBaseUrl),
+    baseUrl: read(Annotation.baseUrl, baseUrlParser(defaults.allowedBaseUrlOrigins)),
     skipContainers: read(Annotation.skipContainers, parseSkipContainers),
   };
 }
@@ -189,7 +201,7 @@ function withDefaults(annotated: AnnotatedSettings, defaults: InjectionDefaults)
 
 export function resolveSettings(layers: readonly AnnotationLayer[], defaults: InjectionDefaults, options: ResolveOptions = {}): SettingsResult {
   const errors: SettingErrors = new Map();
-  const settings = withDefaults(readAnnotatedSettings(layers, errors), defaults);
+  const settings = withDefaults(readAnnotatedSettings(layers, defaults, errors), defaults);
   const { organizationId, federationRuleId } = settings;
   const missingOrganization = requireId(organizationId, REQUIRED_IDS.organizationId, errors);
   const missingRule = requireId(federationRuleId, REQUIRED_IDS.federationRuleId, errors);

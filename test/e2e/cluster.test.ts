@@ -100,6 +100,9 @@ function defaults(): InjectionDefaults {
     nativeSidecar: { enabled: false, reason: layoutReason },
     shadowing: 'warn',
     proxyPort,
+    caBundle: undefined,
+    agentEnv: [],
+    allowedBaseUrlOrigins: undefined,
   };
 }
 

@@ -20,6 +20,9 @@ export function testInjectionDefaults(overrides: Partial<InjectionDefaults> = {}
     nativeSidecar: { enabled: true, reason: 'the API server is v1.33.1, which runs native sidecars' },
     shadowing: 'warn',
     proxyPort: Default.proxyPort,
+    caBundle: undefined,
+    agentEnv: [],
+    allowedBaseUrlOrigins: undefined,
     ...overrides,
   };
 }

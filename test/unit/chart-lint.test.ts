@@ -69,6 +69,26 @@ describe('values the chart refuses', () => {
       "- at '/federation/baseUrl': 'http://api.example.com' does not match pattern",
     ],
     [
+      'a sidecar variable the contract sets',
+      { federation: { organizationId: ORG }, agent: { env: { ANTHROPIC_BASE_URL: 'https://elsewhere.example' } } },
+      "- at '': invalid propertyName 'ANTHROPIC_BASE_URL'",
+    ],
+    [
+      'a sidecar variable that is not a string',
+      { federation: { organizationId: ORG }, agent: { env: { PORT: 8080 } } },
+      "- at '/agent/env/PORT': got number, want string",
+    ],
+    [
+      'an allowed base URL with a path',
+      { federation: { organizationId: ORG, allowedBaseUrls: ['https://gateway.corp/v1'] } },
+      "- at '/federation/allowedBaseUrls/0': 'https://gateway.corp/v1' does not match pattern",
+    ],
+    [
+      'a CA bundle ConfigMap name that is not a DNS name',
+      { federation: { organizationId: ORG }, caBundle: { configMapName: 'Corp_CA' } },
+      "- at '/caBundle/configMapName': 'Corp_CA' does not match pattern",
+    ],
+    [
       'an unknown sidecar mode',
       { federation: { organizationId: ORG }, agent: { mode: 'env' } },
       "- at '/agent/mode': value must be one of 'file', 'proxy', 'sdk'",

@@ -505,6 +505,27 @@ describe('the webhook command line', () => {
     expect([container.image, flagValue(container.args, 'agent-image')]).toEqual([webhookImage, agentImage]);
   });
 
+  it('passes the allowed base URLs, the sidecar environment and the CA bundle only as set, and the webhook accepts them', () => {
+    const args = webhookContainer(
+      render({
+        federation: { allowedBaseUrls: ['https://gateway.corp.example', 'https://api.anthropic.com'] },
+        agent: { env: { NO_PROXY: '.svc,.cluster.local', HTTPS_PROXY: 'http://proxy.corp.example:3128' } },
+        caBundle: { configMapName: 'corp-ca', key: 'bundle.pem' },
+      }),
+    ).args;
+    expect(args.filter((a) => a.startsWith('--allowed-base-urls='))).toEqual(['--allowed-base-urls=https://gateway.corp.example', '--allowed-base-urls=https://api.anthropic.com']);
+    expect(flagValue(args, 'agent-env')).toBe('{"HTTPS_PROXY":"http://proxy.corp.example:3128","NO_PROXY":".svc,.cluster.local"}');
+    expect([flagValue(args, 'ca-bundle-config-map'), flagValue(args, 'ca-bundle-key')]).toEqual(['corp-ca', 'bundle.pem']);
+    const parsed = parseWebhookCommandLine(args.slice(1), {});
+    if (parsed.kind !== 'run') throw new Error('expected a runnable config');
+    expect(parsed.config.agentEnv).toEqual([
+      { name: 'HTTPS_PROXY', value: 'http://proxy.corp.example:3128' },
+      { name: 'NO_PROXY', value: '.svc,.cluster.local' },
+    ]);
+    const defaults = webhookContainer(render()).args;
+    expect(['allowed-base-urls', 'agent-env', 'ca-bundle-config-map', 'ca-bundle-key'].map((flag) => defaults.some((a) => a.startsWith(`--${flag}=`)))).toEqual([false, false, false, false]);
+  });
+
   it('the default agent image is the contract default', () => {
     expect(flagValue(webhookContainer(render()).args, 'agent-image')).toBe(Default.agentImage);
   });

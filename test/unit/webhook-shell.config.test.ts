@@ -40,6 +40,10 @@ describe('webhook config: defaults', () => {
       versionRecheckInterval: 600,
       maxBodyBytes: 4 * 1024 * 1024,
       proxyPort: 8423,
+      caBundleConfigMap: undefined,
+      caBundleKey: 'ca.crt',
+      agentEnv: [],
+      allowedBaseUrls: [],
       logLevel: 'info',
     });
   });
@@ -154,7 +158,7 @@ describe('webhook help', () => {
     expect(result.kind).toBe('help');
     const text = result.kind === 'help' ? result.text : '';
     expect(text.startsWith('Usage: anthropic-wif webhook [flags]\n')).toBe(true);
-    for (const flag of ['listen', 'tls-cert-file', 'tls-key-file', 'tls-min-version', 'organization-id', 'federation-rule-id', 'audience', 'token-expiration', 'mode', 'base-url', 'agent-image', 'agent-image-pull-policy', 'agent-cpu-request', 'agent-memory-request', 'agent-cpu-limit', 'agent-memory-limit', 'native-sidecar', 'shadowing', 'service-account-lookup', 'service-account-lookup-timeout', 'kubeconfig', 'version-recheck-interval', 'max-body-bytes', 'proxy-port', 'log-level']) {
+    for (const flag of ['listen', 'tls-cert-file', 'tls-key-file', 'tls-min-version', 'organization-id', 'federation-rule-id', 'audience', 'token-expiration', 'mode', 'base-url', 'agent-image', 'agent-image-pull-policy', 'agent-cpu-request', 'agent-memory-request', 'agent-cpu-limit', 'agent-memory-limit', 'native-sidecar', 'shadowing', 'service-account-lookup', 'service-account-lookup-timeout', 'kubeconfig', 'version-recheck-interval', 'max-body-bytes', 'proxy-port', 'ca-bundle-config-map', 'ca-bundle-key', 'agent-env', 'allowed-base-urls', 'log-level']) {
       expect(text).toContain(`  --${flag}`);
       expect(text).toContain(`env ANTHROPIC_WIF_${flag.replaceAll('-', '_').toUpperCase()}`);
     }
@@ -178,11 +182,82 @@ describe('injection defaults from the config', () => {
       nativeSidecar: { enabled: false, reason: 'the API server is v1.20.2; native sidecars need 1.29' },
       shadowing: 'deny',
       proxyPort: 9000,
+      caBundle: undefined,
+      agentEnv: [],
+      allowedBaseUrlOrigins: undefined,
     });
   });
 
   it('gives the sidecar the default requests and memory limit, and no CPU limit, when no resource flag is set', () => {
     const config = parse(['--organization-id', ORG, '--federation-rule-id', 'fdrl_x']);
     expect(injectionDefaultsFrom(config, { enabled: true, reason: 'test' }).agentResources).toEqual({ requests: { cpu: '5m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+  });
+});
+
+describe('webhook config: CA bundle, sidecar environment and allowed base URLs', () => {
+  const ids = ['--organization-id', ORG, '--federation-rule-id', 'fdrl_x'];
+
+  it('turns --ca-bundle-config-map and --ca-bundle-key into the CA bundle source', () => {
+    const config = parse([...ids, '--ca-bundle-config-map', 'corp-ca.v1', '--ca-bundle-key', 'bundle.pem']);
+    expect(injectionDefaultsFrom(config, { enabled: true, reason: 'test' }).caBundle).toEqual({ configMap: 'corp-ca.v1', key: 'bundle.pem' });
+    expect(injectionDefaultsFrom(parse([...ids, '--ca-bundle-config-map', 'corp-ca']), { enabled: true, reason: 'test' }).caBundle).toEqual({ configMap: 'corp-ca', key: 'ca.crt' });
+  });
+
+  it('keeps --agent-env as name/value pairs in the order given, read from the flag or its variable', () => {
+    const raw = '{"HTTPS_PROXY":"http://user:secret@proxy.corp:3128","NO_PROXY":".svc,10.0.0.0/8","no_proxy":""}';
+    const want = [
+      { name: 'HTTPS_PROXY', value: 'http://user:secret@proxy.corp:3128' },
+      { name: 'NO_PROXY', value: '.svc,10.0.0.0/8' },
+      { name: 'no_proxy', value: '' },
+    ];
+    expect(parse(['--agent-env', raw]).agentEnv).toEqual(want);
+    expect(parse([], { ANTHROPIC_WIF_AGENT_ENV: raw }).agentEnv).toEqual(want);
+  });
+
+  it.each([
+    ['not JSON', '{HTTPS_PROXY=x}', 'expected a JSON object of variable names to string values'],
+    ['an array', '[["A","b"]]', 'expected a JSON object of variable names to string values'],
+    ['a bad name', '{"1PROXY":"x"}', 'variable names of letters, digits and "_" not starting with a digit (got "1PROXY")'],
+    ['a name with "="', '{"A=B":"x"}', '(got "A=B")'],
+    ['a contract variable', '{"ANTHROPIC_BASE_URL":"https://evil.example"}', 'no ANTHROPIC_… variable (ANTHROPIC_BASE_URL is set by the webhook'],
+    ['a contract variable in lowercase', '{"anthropic_wif_output_dir":"/tmp"}', 'no ANTHROPIC_… variable (anthropic_wif_output_dir'],
+    ['a number value', '{"PORT":8080}', 'expected a string value for PORT'],
+    ['a newline in a value', '{"NO_PROXY":"a\\nb"}', 'a value for NO_PROXY without control characters'],
+    ['too many variables', JSON.stringify(Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`V${String(i)}`, 'x']))), 'at most 64 variables'],
+  ])('refuses --agent-env with %s, naming the flag and never echoing a value', (_what, raw, message) => {
+    const run = (): WebhookConfig => parse(['--agent-env', raw]);
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(message);
+    expect(run).toThrow(/^invalid --agent-env: expected /);
+  });
+
+  it('never echoes a proxy password from a refused --agent-env', () => {
+    expect(() => parse(['--agent-env', '{"HTTPS_PROXY":"http://u:hunter2@p:1","BAD NAME":"x"}'])).toThrow(/^(?!.*hunter2)/s);
+  });
+
+  it.each([
+    ['ca-bundle-config-map', 'Corp_CA', 'expected a ConfigMap name'],
+    ['ca-bundle-key', 'ca/crt', 'expected a ConfigMap key'],
+    ['allowed-base-urls', 'http://gateway.corp', 'expected an origin such as https://api.anthropic.com'],
+    ['allowed-base-urls', 'https://gateway.corp/v1', 'with no path, query or fragment'],
+    ['allowed-base-urls', 'https://user:pw@gateway.corp', 'without user:password'],
+  ])('refuses --%s %s', (flag, raw, message) => {
+    expect(() => parse([`--${flag}`, raw])).toThrow(`invalid --${flag} "${raw}": expected `);
+    expect(() => parse([`--${flag}`, raw])).toThrow(message);
+  });
+
+  it('normalises --allowed-base-urls to origins and always allows the webhook\'s own --base-url', () => {
+    const config = parse([...ids, '--allowed-base-urls', 'https://gateway.corp:8443/', '--allowed-base-urls', 'HTTPS://Other.Corp', '--base-url', 'https://default.corp/base']);
+    expect(config.allowedBaseUrls).toEqual(['https://gateway.corp:8443', 'https://other.corp']);
+    expect(injectionDefaultsFrom(config, { enabled: true, reason: 'test' }).allowedBaseUrlOrigins).toEqual([
+      'https://gateway.corp:8443',
+      'https://other.corp',
+      'https://default.corp',
+    ]);
+    expect(parse([], { ANTHROPIC_WIF_ALLOWED_BASE_URLS: 'https://a.corp, https://b.corp' }).allowedBaseUrls).toEqual(['https://a.corp', 'https://b.corp']);
+  });
+
+  it('honours any base-url annotation when --allowed-base-urls is not set', () => {
+    expect(injectionDefaultsFrom(parse(ids), { enabled: true, reason: 'test' }).allowedBaseUrlOrigins).toBeUndefined();
   });
 });

@@ -160,6 +160,11 @@ render (templates share the chart's values map).
   (printf "--max-body-bytes=%d" (int $v.webhook.maxBodyBytes))
   (printf "--log-level=%s" $v.webhook.logLevel)
 ) }}
+{{- range $v.federation.allowedBaseUrls }}{{ $flags = append $flags (printf "--allowed-base-urls=%s" .) }}{{ end }}
+{{- if $v.agent.env }}{{ $flags = append $flags (printf "--agent-env=%s" (toJson $v.agent.env)) }}{{ end }}
+{{- if $v.caBundle.configMapName }}
+{{- $flags = concat $flags (list (printf "--ca-bundle-config-map=%s" $v.caBundle.configMapName) (printf "--ca-bundle-key=%s" $v.caBundle.key)) }}
+{{- end }}
 {{- /* A flag in webhook.extraArgs replaces the chart's own: the webhook refuses a flag given twice. */}}
 {{- $overridden := dict }}
 {{- range $v.webhook.extraArgs }}{{ $_ := set $overridden (regexReplaceAll "^--([^=]+).*$" . "${1}") true }}{{ end }}
