@@ -37,6 +37,7 @@ function quantity(raw: string): string {
 /** A ConfigMap name (RFC 1123 subdomain) and a ConfigMap key, as the API server checks them. */
 const CONFIG_MAP_NAME = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
 const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
+// eslint-disable-next-line no-control-regex -- the point is to find control characters
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const AGENT_ENV_MAX_ENTRIES = 64;
 
@@ -227,12 +228,12 @@ export const webhookOptions = {
     parse: parseAgentEnv,
     // Values may hold proxy credentials: an error names the variable, never echoes the value.
     secret: true,
-    defaultValue: Object.freeze([]) as readonly EnvVar[],
+    defaultValue: Object.freeze([]),
     defaultLabel: '{}',
   }),
   allowedBaseUrls: option.list({
     ...envOf('allowed-base-urls'),
-    description: `Origins a ${'`base-url`'} annotation may name (the sidecar sends the pod's JWT there); unset honours any. The webhook's own --base-url is always allowed.`,
+    description: `Origins a \`base-url\` annotation may name (the sidecar sends the pod's JWT there); unset honours any. The webhook's own --base-url is always allowed.`,
     valueName: '<origin>',
     item: parseOrigin,
   }),
