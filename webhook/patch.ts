@@ -62,15 +62,16 @@ function diffValue(before: JsonValue, after: JsonValue, path: string, context: D
 }
 
 function diffObject(before: JsonObject, after: JsonObject, path: string, context: DiffContext): void {
-  for (const key in before) {
+  for (const key of Object.keys(before)) {
     const value = before[key] as JsonValue;
-    const next = after[key];
+    // Own members only: `after.constructor` of a plain object is not a field of the pod.
+    const next = Object.hasOwn(after, key) ? after[key] : undefined;
     if (next === undefined) context.ops.push({ op: 'remove', path: child(path, key) });
     // A subtree the mutation shared with the input is unchanged: skip it before building its path.
     else if (next !== value) diffValue(value, next, child(path, key), context);
   }
-  for (const key in after) {
-    if (!(key in before)) context.ops.push({ op: 'add', path: child(path, key), value: cloneJson(after[key] as JsonValue) });
+  for (const key of Object.keys(after)) {
+    if (!Object.hasOwn(before, key)) context.ops.push({ op: 'add', path: child(path, key), value: cloneJson(after[key] as JsonValue) });
   }
 }
 

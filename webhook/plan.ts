@@ -16,7 +16,7 @@ import {
   identityTokenVolume,
   type ContainerInjection,
 } from './injected-objects.ts';
-import { isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';
+import { isJsonObject, nameRecord, objectField, objectsField, stringField, type JsonObject } from './json.ts';
 import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
 import {
   agentInitIndex,
@@ -298,7 +298,7 @@ function settingsHashOf(input: PlanInput, layout: Layout, runAsUser: number): st
 }
 
 function statusRecords(containers: Readonly<Record<string, ContainerInjection>>): Record<string, ContainerRecord> {
-  return Object.fromEntries(
+  return nameRecord(
     Object.entries(containers).map(([name, injection]) => [
       name,
       {
@@ -354,7 +354,7 @@ function previousInjection(pod: JsonObject): { readonly previous: Readonly<Recor
     };
   }
   const foreign = foreignObjectErrors(podSpec(pod));
-  return foreign.length > 0 ? { errors: foreign } : { previous: {} };
+  return foreign.length > 0 ? { errors: foreign } : { previous: nameRecord() };
 }
 
 export function planInjection(input: PlanInput): InjectionDecision {
@@ -385,7 +385,7 @@ export function planInjection(input: PlanInput): InjectionDecision {
     ...podLevel.warnings,
     ...layoutWarnings(layout, view.spec, defaults),
   ];
-  const containers = Object.fromEntries(
+  const containers = nameRecord(
     planned
       .filter((entry) => entry.injection.env.length > 0 || entry.injection.volumeMounts.length > 0)
       .map((entry) => [entry.name, entry.injection]),
