@@ -351,11 +351,26 @@ export const LOOPBACK_LISTEN_EXPECTED = `a loopback address such as 127.0.0.1:${
 
 export const SECURE_URL_EXPECTED = 'an https:// URL (plain http:// only to localhost, 127.0.0.0/8 or [::1]) without user:password';
 
+/** Control characters (C0, DEL, C1), any whitespace, and the backslash. */
+export const UNSAFE_URL_CHARACTERS = /[\p{Cc}\s\\]/u;
+
+/** The raw text between `scheme://` and the path: only a host and a port may be there. */
+function rawAuthority(raw: string): string | undefined {
+  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(raw)?.[1];
+}
+
 /**
  * The SDKs' rule for endpoints that receive secrets: https, or plain http only to a loopback
  * host; no user:password in the URL. Returns the parsed URL, or undefined when it breaks the rule.
+ *
+ * Judged on text every URL parser reads alike: the WHATWG parser drops tabs and newlines and
+ * reads `\` as `/`, so `http://127.0.0.1\@evil.example` is loopback to it and `evil.example`
+ * (userinfo `127.0.0.1\`) to others. Such characters, and any `@` before the path, are refused;
+ * loopback is then decided from the parsed host alone.
  */
 export function parseSecureUrl(raw: string): URL | undefined {
+  const authority = rawAuthority(raw);
+  if (UNSAFE_URL_CHARACTERS.test(raw) || authority === undefined || authority.includes('@')) return undefined;
   const url = URL.canParse(raw) ? new URL(raw) : undefined;
   if (url === undefined || url.hostname === '' || url.username !== '' || url.password !== '') return undefined;
   const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));

@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import type { Agent } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
-import { isRecord } from '../runtime/json.ts';
+import { isRecord, nameRecord } from '../runtime/json.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
 import { describeTransportError, describeUrl, isTimeoutError, readBoundedBody, startDeadline } from './http-response.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
@@ -315,7 +315,7 @@ export function redactStderr(stderr: string, stdout: string): string {
 }
 
 function definedEnv(env: IdentitySourceDeps['env']): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = nameRecord<string>();
   for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
   return out;
 }
@@ -379,7 +379,7 @@ function parseSourceUrl(raw: string): URL {
 
 /** `Name: value` lines with `${VAR}` expanded; a missing variable is a ConfigError naming it. */
 export function expandHeaders(lines: readonly string[], env: IdentitySourceDeps['env']): Record<string, string> {
-  const headers: Record<string, string> = {};
+  const headers = nameRecord<string>();
   for (const line of lines) {
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon).trim() : '';

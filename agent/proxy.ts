@@ -12,6 +12,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
+import { nameRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
 import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
@@ -127,7 +128,7 @@ export function requestHasBody(headers: IncomingHttpHeaders): boolean {
  */
 export function buildUpstreamHeaders(client: IncomingHttpHeaders, accessToken: string): Record<string, string | string[]> {
   const named = connectionTokens(client.connection);
-  const out: Record<string, string | string[]> = {};
+  const out = nameRecord<string | string[]>();
   for (const [name, value] of Object.entries(client)) {
     if (value === undefined || HOP_BY_HOP.has(name) || DROPPED_REQUEST_HEADERS.has(name) || named.has(name)) continue;
     out[name] = value;
@@ -142,7 +143,7 @@ export function buildUpstreamHeaders(client: IncomingHttpHeaders, accessToken: s
 /** The upstream's response headers minus hop-by-hop ones (Node sets its own framing). */
 export function buildClientResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
   const named = connectionTokens(upstream.connection);
-  const out: OutgoingHttpHeaders = {};
+  const out: OutgoingHttpHeaders = nameRecord();
   for (const [name, value] of Object.entries(upstream)) {
     if (value === undefined || HOP_BY_HOP.has(name) || named.has(name)) continue;
     out[name] = value;

@@ -22,6 +22,7 @@ import { integer, markdownTable, mib, ms, percent } from './support/report.ts';
 import { metricSum, requestOnce } from './support/request.ts';
 import { runWrk, startWrk, type WrkResult } from './support/wrk.ts';
 import { METRIC_PREFIX, Metric } from '../agent/contract.ts';
+import { renderWorstCase, runWorstCase, spliceWorstCase } from './webhook-worst-case.ts';
 
 const WEBHOOK_CLI = join(REPO_ROOT, 'dist', 'cli', 'anthropic-wif.js');
 const CONCURRENCY = [1, 8, 64] as const;
@@ -40,6 +41,9 @@ interface Settings {
   readonly rateSeconds: number;
   readonly admissions: number;
   readonly profileSeconds: number;
+  /** `--worst-case-only`: run only the hostile worst case and keep the rest of the stored section. */
+  readonly worstCaseOnly: boolean;
+  readonly alongsideSeconds: number;
 }
 
 function settingsFrom(options: BenchOptions): Settings {
@@ -50,6 +54,8 @@ function settingsFrom(options: BenchOptions): Settings {
     rateSeconds: numberFlag(options, 'rate-seconds', 30),
     admissions: numberFlag(options, 'admissions', 1_000_000),
     profileSeconds: numberFlag(options, 'profile-seconds', 10),
+    worstCaseOnly: options.flags['worst-case-only'] === 'true',
+    alongsideSeconds: numberFlag(options, 'alongside-seconds', 20),
   };
 }
 
@@ -574,7 +580,8 @@ ${rssSummary(figures.rss)}
 ${optimisation(figures)}
 
 Flags: \`--compare=${settings.compare ?? 'none'}\`, \`--seconds=${settings.seconds}\` (per closed-loop cell), \`--rate=${settings.rate}\`, \`--rate-seconds=${settings.rateSeconds}\`,
-\`--admissions=${settings.admissions}\`, \`--profile-seconds=${settings.profileSeconds}\`.
+\`--admissions=${settings.admissions}\`, \`--profile-seconds=${settings.profileSeconds}\`, \`--alongside-seconds=${settings.alongsideSeconds}\`
+(\`--worst-case-only\` runs only the hostile worst case below).
 `;
 }
 
@@ -589,11 +596,40 @@ async function startServers(fixture: Fixture, earlier: EarlierBuild | undefined)
   return { webhook, before, bare, probe };
 }
 
+/** A fresh webhook through the hostile worst case (bench/webhook-worst-case.ts). */
+async function worstCaseSection(fixture: Fixture, settings: Settings, options: BenchOptions): Promise<string> {
+  const server = await startWebhook(fixture, 'webhook-worst-case');
+  try {
+    await probeWebhook(server, fixture);
+    const figures = await runWorstCase({
+      url: server.url,
+      process: server.process,
+      caPem: fixture.caPem,
+      caFile: fixture.caFile,
+      ordinaryBodyFile: fixture.bodyFile,
+      work: fixture.work,
+      progress: options.progress,
+      openLoop: (load, name) => runOpenLoop(load, fixture, name),
+      alongsideSeconds: settings.alongsideSeconds,
+    });
+    return renderWorstCase(figures);
+  } finally {
+    await server.process.stop();
+  }
+}
+
 export async function run(options: BenchOptions): Promise<string> {
   const settings = settingsFrom(options);
   const loadAtStart = loadAverage();
   const fixture = await createFixture();
   let servers: Servers | undefined;
+  if (settings.worstCaseOnly) {
+    try {
+      return await spliceWorstCase(join(REPO_ROOT, 'bench', 'results', 'webhook.md'), await worstCaseSection(fixture, settings, options));
+    } finally {
+      await rm(fixture.work, { recursive: true, force: true });
+    }
+  }
   try {
     if (settings.compare !== undefined) options.progress(`building commit ${settings.compare} to compare with`);
     const earlier = settings.compare === undefined ? undefined : buildEarlierCommit(settings.compare, join(fixture.work, 'earlier'));
@@ -607,7 +643,8 @@ export async function run(options: BenchOptions): Promise<string> {
     const rss = await runRss(fixture, settings, best(matrix, 'webhook').rate, options);
     options.progress('in-process cost of each stage of an admission');
     const stages = await runAllStages(fixture, earlier);
-    return render({ settings, fixture, probe: started.probe, loadAtStart, matrix, fixed, profile, rss, stages });
+    const worstCase = await worstCaseSection(fixture, settings, options);
+    return `${render({ settings, fixture, probe: started.probe, loadAtStart, matrix, fixed, profile, rss, stages })}\n${worstCase}`;
   } finally {
     if (servers !== undefined) await stopServers(servers);
     await rm(fixture.work, { recursive: true, force: true });

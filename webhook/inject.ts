@@ -44,15 +44,22 @@ function upsert(existing: readonly JsonObject[], desired: readonly JsonObject[],
   const idOf = (item: JsonObject): string | undefined => stringField(item, how.key);
   const wanted = new Map(desired.map((item) => [idOf(item), item]));
   const result: JsonObject[] = [];
+  // The desired ids already in `result`, as a set: the lists are the pod author's, of any length.
+  const taken = new Set<string | undefined>();
   for (const item of existing) {
     if (!how.owned(item)) {
       result.push(item);
+      // Only an id that is also desired can matter below; the set stays as small as `desired`.
+      if (wanted.has(idOf(item))) taken.add(idOf(item));
       continue;
     }
-    const replacement = wanted.get(idOf(item));
-    if (replacement !== undefined && !result.some((kept) => idOf(kept) === idOf(item))) result.push(mergeOwned(item, replacement));
+    const id = idOf(item);
+    const replacement = wanted.get(id);
+    if (replacement !== undefined && !taken.has(id)) {
+      result.push(mergeOwned(item, replacement));
+      taken.add(id);
+    }
   }
-  const taken = new Set(result.map(idOf));
   return [...result, ...desired.filter((item) => !taken.has(idOf(item)))];
 }
 

@@ -1,3 +1,7 @@
+import { nameRecord } from '../runtime/json.ts';
+
+export { nameRecord };
+
 /** Raw JSON as decoded from the AdmissionReview: the webhook edits this, never a typed model. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
 export interface JsonObject {
@@ -30,9 +34,9 @@ export function integerField(parent: JsonObject | undefined, key: string): numbe
   return typeof value === 'number' && Number.isInteger(value) ? value : undefined;
 }
 
-/** The string-valued entries of a map such as `metadata.annotations`. */
+/** The string-valued entries of a map such as `metadata.annotations` (a nameRecord). */
 export function stringMap(value: JsonObject | undefined): Record<string, string> {
-  const result: Record<string, string> = {};
+  const result = nameRecord<string>();
   for (const [key, entry] of Object.entries(value ?? {})) {
     if (typeof entry === 'string') result[key] = entry;
   }
@@ -59,5 +63,5 @@ export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
   if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((item, i) => jsonEqual(item, b[i] as JsonValue));
   if (!isJsonObject(a) || !isJsonObject(b)) return false;
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => key in b && jsonEqual(a[key] as JsonValue, b[key] as JsonValue));
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && jsonEqual(a[key] as JsonValue, b[key] as JsonValue));
 }

@@ -7,6 +7,12 @@
  * is one `add` at its index, not a cascade of `replace`s over everything after it. Any other
  * array falls back to a common prefix/suffix diff, or to replacing the array when the
  * change is not a pure insertion, deletion or same-length edit.
+ *
+ * The cost is linear in the pod (a pod author controls its size, up to the API server's
+ * 3 MiB): elements the mutation shared with the input at the start and end of an array are
+ * skipped by reference before anything else, ids are looked up in sets, and an array that
+ * would need more than MAX_ELEMENT_OPS element operations is replaced whole instead (its
+ * value is the mutated array, so every field the webhook does not own is still kept).
  */
 import { WEBHOOK_CONTAINERS } from './ownership.ts';
 import { cloneJson, isJsonObject, jsonEqual, type JsonObject, type JsonValue } from './json.ts';
@@ -25,16 +31,21 @@ export interface PatchOptions {
   readonly movableNames?: ReadonlySet<string>;
 }
 
+/** Past this many element operations in one array, one `replace` of the array is cheaper to apply. */
+export const MAX_ELEMENT_OPS = 256;
+
 /** Element fields tried, in order, as an array's identity. */
 const IDENTITY_KEYS = ['name', 'mountPath'] as const;
 
 interface DiffContext {
   readonly ops: JsonPatchOperation[];
   readonly movableNames: ReadonlySet<string>;
+  /** Adds and removes of elements of the array being diffed (not of arrays inside it). */
+  elementOps: number;
 }
 
 export function createPatch(before: JsonValue, after: JsonValue, options: PatchOptions = {}): JsonPatchOperation[] {
-  const context: DiffContext = { ops: [], movableNames: options.movableNames ?? WEBHOOK_CONTAINERS };
+  const context: DiffContext = { ops: [], movableNames: options.movableNames ?? WEBHOOK_CONTAINERS, elementOps: 0 };
   diffValue(before, after, '', context);
   return context.ops;
 }
@@ -62,22 +73,42 @@ function diffValue(before: JsonValue, after: JsonValue, path: string, context: D
 }
 
 function diffObject(before: JsonObject, after: JsonObject, path: string, context: DiffContext): void {
-  for (const key in before) {
+  for (const key of Object.keys(before)) {
     const value = before[key] as JsonValue;
-    const next = after[key];
+    // Own members only: `after.constructor` of a plain object is not a field of the pod.
+    const next = Object.hasOwn(after, key) ? after[key] : undefined;
     if (next === undefined) context.ops.push({ op: 'remove', path: child(path, key) });
     // A subtree the mutation shared with the input is unchanged: skip it before building its path.
     else if (next !== value) diffValue(value, next, child(path, key), context);
   }
-  for (const key in after) {
-    if (!(key in before)) context.ops.push({ op: 'add', path: child(path, key), value: cloneJson(after[key] as JsonValue) });
+  for (const key of Object.keys(after)) {
+    if (!Object.hasOwn(before, key)) context.ops.push({ op: 'add', path: child(path, key), value: cloneJson(after[key] as JsonValue) });
   }
 }
 
 function diffArray(before: JsonValue[], after: JsonValue[], path: string, context: DiffContext): void {
-  const identified = identifyElements(before, after);
-  if (identified === undefined) diffPlainArray(before, after, path, context);
-  else diffIdentifiedArray(identified, path, context);
+  // Elements shared by reference at both ends are unchanged and in place: diff only the middle.
+  const shorter = Math.min(before.length, after.length);
+  let prefix = 0;
+  while (prefix < shorter && before[prefix] === after[prefix]) prefix += 1;
+  let suffix = 0;
+  while (suffix < shorter - prefix && before[before.length - 1 - suffix] === after[after.length - 1 - suffix]) suffix += 1;
+  const window: ArrayWindow = { path, offset: prefix, whole: after };
+  const middleBefore = prefix === 0 && suffix === 0 ? before : before.slice(prefix, before.length - suffix);
+  const middleAfter = prefix === 0 && suffix === 0 ? after : after.slice(prefix, after.length - suffix);
+  const local: DiffContext = { ops: [], movableNames: context.movableNames, elementOps: 0 };
+  const identified = identifyElements(middleBefore, middleAfter);
+  if (identified === undefined) diffPlainArray(middleBefore, middleAfter, window, local);
+  else diffIdentifiedArray(identified, window, local);
+  if (local.elementOps > MAX_ELEMENT_OPS) context.ops.push({ op: 'replace', path, value: cloneJson(after) });
+  else context.ops.push(...local.ops);
+}
+
+/** The part of an array being diffed: its path, where the part starts, and the whole mutated array (for a replace). */
+interface ArrayWindow {
+  readonly path: string;
+  readonly offset: number;
+  readonly whole: JsonValue[];
 }
 
 interface IdentifiedArrays {
@@ -85,6 +116,9 @@ interface IdentifiedArrays {
   readonly after: readonly JsonObject[];
   readonly beforeIds: readonly string[];
   readonly afterIds: readonly string[];
+  /** The same ids as sets: membership tests stay O(1), so a diff is linear in the arrays. */
+  readonly beforeSet: ReadonlySet<string>;
+  readonly afterSet: ReadonlySet<string>;
 }
 
 /** Both arrays with their ids, by the first field that identifies every element of both uniquely, if any. */
@@ -92,38 +126,44 @@ function identifyElements(before: readonly JsonValue[], after: readonly JsonValu
   for (const key of IDENTITY_KEYS) {
     const beforeIds = uniqueIds(before, key);
     const afterIds = beforeIds === undefined ? undefined : uniqueIds(after, key);
-    if (beforeIds !== undefined && afterIds !== undefined) return { before: before as JsonObject[], after: after as JsonObject[], beforeIds, afterIds };
+    if (beforeIds !== undefined && afterIds !== undefined) {
+      return { before: before as JsonObject[], after: after as JsonObject[], beforeIds: beforeIds.ids, afterIds: afterIds.ids, beforeSet: beforeIds.set, afterSet: afterIds.set };
+    }
   }
   return undefined;
 }
 
 /** The elements' `key` values, when every element has a distinct string one. */
-function uniqueIds(items: readonly JsonValue[], key: string): string[] | undefined {
+function uniqueIds(items: readonly JsonValue[], key: string): { readonly ids: string[]; readonly set: Set<string> } | undefined {
   const ids: string[] = [];
+  const set = new Set<string>();
   for (const item of items) {
-    const id = isJsonObject(item) ? item[key] : undefined;
-    if (typeof id !== 'string' || ids.includes(id)) return undefined;
+    const id = isJsonObject(item) && Object.hasOwn(item, key) ? item[key] : undefined;
+    if (typeof id !== 'string' || set.has(id)) return undefined;
     ids.push(id);
+    set.add(id);
   }
-  return ids;
+  return { ids, set };
 }
 
-function diffIdentifiedArray(arrays: IdentifiedArrays, path: string, context: DiffContext): void {
-  const { before, after, beforeIds, afterIds } = arrays;
+function diffIdentifiedArray(arrays: IdentifiedArrays, window: ArrayWindow, context: DiffContext): void {
+  const { before, after, beforeIds, afterIds, afterSet } = arrays;
+  const { path, offset } = window;
   const movers = elementsToMove(arrays, context.movableNames);
   if (movers === undefined) {
-    context.ops.push({ op: 'replace', path, value: cloneJson([...after]) });
+    context.ops.push({ op: 'replace', path, value: cloneJson(window.whole) });
     return;
   }
   const remaining: JsonObject[] = [];
   const remainingIds: string[] = [];
   for (let i = before.length - 1; i >= 0; i -= 1) {
     const id = beforeIds[i] as string;
-    if (afterIds.includes(id) && !movers.has(id)) {
+    if (afterSet.has(id) && !movers.has(id)) {
       remaining.push(before[i] as JsonObject);
       remainingIds.push(id);
     } else {
-      context.ops.push({ op: 'remove', path: child(path, i) });
+      context.ops.push({ op: 'remove', path: child(path, offset + i) });
+      context.elementOps += 1;
     }
   }
   remaining.reverse();
@@ -133,10 +173,11 @@ function diffIdentifiedArray(arrays: IdentifiedArrays, path: string, context: Di
     const item = after[i] as JsonObject;
     if (cursor < remaining.length && remainingIds[cursor] === afterIds[i]) {
       const existing = remaining[cursor] as JsonObject;
-      if (existing !== item) diffValue(existing, item, child(path, i), context);
+      if (existing !== item) diffValue(existing, item, child(path, offset + i), context);
       cursor += 1;
     } else {
-      context.ops.push({ op: 'add', path: child(path, i), value: cloneJson(item) });
+      context.ops.push({ op: 'add', path: child(path, offset + i), value: cloneJson(item) });
+      context.elementOps += 1;
     }
   }
 }
@@ -149,9 +190,9 @@ const NOTHING_MOVES: ReadonlySet<string> = new Set();
  * `undefined` when other elements were reordered (the array is then replaced).
  */
 function elementsToMove(arrays: IdentifiedArrays, movableNames: ReadonlySet<string>): ReadonlySet<string> | undefined {
-  const { beforeIds, afterIds } = arrays;
-  const keptBefore = beforeIds.filter((id) => afterIds.includes(id));
-  const keptAfter = afterIds.filter((id) => beforeIds.includes(id));
+  const { beforeIds, afterIds, beforeSet, afterSet } = arrays;
+  const keptBefore = beforeIds.filter((id) => afterSet.has(id));
+  const keptAfter = afterIds.filter((id) => beforeSet.has(id));
   if (sameSequence(keptBefore, keptAfter)) return NOTHING_MOVES;
   const movers = new Set(keptBefore.filter((id) => movableNames.has(id)));
   const fixed = (id: string): boolean => !movers.has(id);
@@ -164,7 +205,8 @@ function sameSequence(a: readonly string[], b: readonly string[]): boolean {
   return true;
 }
 
-function diffPlainArray(before: JsonValue[], after: JsonValue[], path: string, context: DiffContext): void {
+function diffPlainArray(before: JsonValue[], after: JsonValue[], window: ArrayWindow, context: DiffContext): void {
+  const { path, offset } = window;
   const shorter = Math.min(before.length, after.length);
   let prefix = 0;
   while (prefix < shorter && jsonEqual(before[prefix] as JsonValue, after[prefix] as JsonValue)) prefix += 1;
@@ -178,11 +220,12 @@ function diffPlainArray(before: JsonValue[], after: JsonValue[], path: string, c
   const removed = before.length - prefix - suffix;
   const added = after.length - prefix - suffix;
   if (removed === added) {
-    for (let i = prefix; i < prefix + removed; i += 1) diffValue(before[i] as JsonValue, after[i] as JsonValue, child(path, i), context);
+    for (let i = prefix; i < prefix + removed; i += 1) diffValue(before[i] as JsonValue, after[i] as JsonValue, child(path, offset + i), context);
   } else if (removed === 0 || added === 0) {
-    for (let i = prefix + removed - 1; i >= prefix; i -= 1) context.ops.push({ op: 'remove', path: child(path, i) });
-    for (let i = prefix; i < prefix + added; i += 1) context.ops.push({ op: 'add', path: child(path, i), value: cloneJson(after[i] as JsonValue) });
+    context.elementOps += removed + added;
+    for (let i = prefix + removed - 1; i >= prefix; i -= 1) context.ops.push({ op: 'remove', path: child(path, offset + i) });
+    for (let i = prefix; i < prefix + added; i += 1) context.ops.push({ op: 'add', path: child(path, offset + i), value: cloneJson(after[i] as JsonValue) });
   } else {
-    context.ops.push({ op: 'replace', path, value: cloneJson(after) });
+    context.ops.push({ op: 'replace', path, value: cloneJson(window.whole) });
   }
 }

@@ -6,7 +6,7 @@
  * (recorded in the status annotation), so re-admitting an injected pod plans the same
  * injection again, and a pod whose settings changed is re-injected consistently.
  */
-import { Annotation, ContainerName, Default, Path, SHADOWING_ENV } from '../agent/contract.ts';
+import { Annotation, ContainerName, Default, Path, SHADOWING_ENV, VolumeName, type Mode } from '../agent/contract.ts';
 import type { InjectionDecision, InjectionDefaults, InjectionPlan } from './decide.ts';
 import {
   agentContainer,
@@ -17,7 +17,7 @@ import {
   identityTokenVolume,
   type ContainerInjection,
 } from './injected-objects.ts';
-import { isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';
+import { isJsonObject, nameRecord, objectField, objectsField, stringField, type JsonObject } from './json.ts';
 import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
 import {
   agentInitIndex,
@@ -120,6 +120,30 @@ function portErrors(view: PodView, settings: EffectiveSettings, defaults: Inject
   );
 }
 
+/** The webhook's volumes only the agent may mount (in a mode): what they hold, for the message. */
+const AGENT_ONLY_VOLUMES: readonly { readonly name: string; readonly holds: string; readonly modes: readonly Mode[] }[] = [
+  { name: VolumeName.identityToken, holds: "the pod's Kubernetes token for the exchange", modes: ['file', 'proxy', 'sdk'] },
+  { name: VolumeName.credentials, holds: 'the access token, which proxy mode keeps out of the app containers', modes: ['proxy'] },
+];
+
+/**
+ * Mounts of the webhook's credential volumes that the webhook did not put there (its own were
+ * taken out of the view): the pod author cannot hand an app container the sidecar's secrets.
+ */
+function credentialMountErrors(view: PodView, settings: EffectiveSettings): string[] {
+  return AGENT_ONLY_VOLUMES.filter((volume) => volume.modes.includes(settings.mode)).flatMap((volume) =>
+    view.all.flatMap((entry) =>
+      entry.mounts
+        .filter((mount) => stringField(mount, 'name') === volume.name)
+        .map(
+          (mount) =>
+            `${describeContainers([entry.name])} mounts volume ${volume.name} at ${JSON.stringify(stringField(mount, 'mountPath') ?? '')}, ` +
+            `which holds ${volume.holds}; only the webhook mounts it, ${settings.mode === 'sdk' ? 'in the app containers it injects' : `in the ${ContainerName.agent} sidecar`}; remove the mount`,
+        ),
+    ),
+  );
+}
+
 function podLevelFindings(view: PodView, settings: EffectiveSettings, defaults: InjectionDefaults): Findings {
   const errors: string[] = [];
   const warnings: string[] = [];
@@ -135,7 +159,7 @@ function podLevelFindings(view: PodView, settings: EffectiveSettings, defaults: 
       warnings.push(hostNetworkWarning(settings));
     }
   }
-  return { errors: [...errors, ...portErrors(view, settings, defaults)], warnings };
+  return { errors: [...errors, ...credentialMountErrors(view, settings), ...portErrors(view, settings, defaults)], warnings };
 }
 
 function hostNetworkWarning(settings: EffectiveSettings): string {
@@ -310,7 +334,7 @@ function settingsHashOf(input: PlanInput, layout: Layout, runAsUser: number): st
 }
 
 function statusRecords(containers: Readonly<Record<string, ContainerInjection>>): Record<string, ContainerRecord> {
-  return Object.fromEntries(
+  return nameRecord(
     Object.entries(containers).map(([name, injection]) => [
       name,
       {
@@ -373,7 +397,7 @@ function previousInjection(pod: JsonObject): { readonly previous: Readonly<Recor
     };
   }
   const foreign = foreignObjectErrors(podSpec(pod));
-  return foreign.length > 0 ? { errors: foreign } : { previous: {} };
+  return foreign.length > 0 ? { errors: foreign } : { previous: nameRecord() };
 }
 
 export function planInjection(input: PlanInput): InjectionDecision {
@@ -404,7 +428,7 @@ export function planInjection(input: PlanInput): InjectionDecision {
     ...podLevel.warnings,
     ...layoutWarnings(layout, view.spec, defaults),
   ];
-  const containers = Object.fromEntries(
+  const containers = nameRecord(
     planned
       .filter((entry) => entry.injection.env.length > 0 || entry.injection.volumeMounts.length > 0)
       .map((entry) => [entry.name, entry.injection]),

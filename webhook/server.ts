@@ -30,7 +30,7 @@ import type { JsonObject } from './json.ts';
 import { NO_MODE, type AdmissionResult, type WebhookMetrics } from './metrics.ts';
 import type { JsonPatchOperation } from './patch.ts';
 import type { ServiceAccountSource } from './service-accounts.ts';
-import type { LoadedCertificate } from './tls.ts';
+import { WEBHOOK_CIPHERS, type LoadedCertificate } from './tls.ts';
 
 /** The core's answer (webhook/review.ts). */
 export interface PodReviewAnswer {
@@ -297,7 +297,8 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   let closing = false;
   const isClosing = (): boolean => closing;
   const app = buildApp(options, isClosing);
-  const server: Server = createServer({ minVersion: options.minVersion, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (req, res) => {
+  const tls = { minVersion: options.minVersion, ciphers: WEBHOOK_CIPHERS, honorCipherOrder: true };
+  const server: Server = createServer({ ...tls, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (req, res) => {
     if (!isPlainAdmission(req, options.maxBodyBytes)) {
       app(req, res);
       return;
@@ -319,7 +320,8 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
   });
   return {
     setCertificate: (certificate) => {
-      server.setSecureContext(certificate.options);
+      // The suites and the floor are the server's, whatever options the certificate came with.
+      server.setSecureContext({ ...certificate.options, ...tls });
     },
     listen: () => listenOn(server, options.listen),
     isClosing: () => closing,

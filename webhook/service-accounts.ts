@@ -11,6 +11,7 @@ import { isRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { ServiceAccountLookup, ServiceAccountView } from './decide.ts';
 import type { KubernetesApi } from './kubernetes.ts';
+import { nameRecord } from './json.ts';
 import type { ServiceAccountCacheResult } from './metrics.ts';
 
 /** A ServiceAccount reduced to what the webhook needs. */
@@ -49,7 +50,7 @@ const LIST_PAGE_SIZE = 500;
 const LIST_PAGE_TIMEOUT_MS = 60_000;
 
 function ownAnnotations(annotations: unknown): Record<string, string> {
-  const kept: Record<string, string> = {};
+  const kept = nameRecord<string>();
   if (!isRecord(annotations)) return kept;
   for (const [key, value] of Object.entries(annotations)) {
     if (key.startsWith(ANNOTATION_PREFIX) && typeof value === 'string') kept[key] = value;

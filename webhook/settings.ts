@@ -12,6 +12,7 @@ import {
   MODES,
   parseSecureUrl,
   SECURE_URL_EXPECTED,
+  UNSAFE_URL_CHARACTERS,
   type Mode,
 } from '../agent/contract.ts';
 import type { InjectionDefaults } from './decide.ts';
@@ -63,10 +64,17 @@ export const parseTokenExpiration: Parser<number> = (raw) => {
   return value >= min && value <= max ? accept(value) : reject(`an integer from ${min} to ${max}`);
 };
 
-export const parseAudience: Parser<string> = (raw) =>
-  raw.length > 0 && raw.length <= Limit.audienceMaxLength
+/** C0, DEL and C1 controls and the Unicode line and paragraph separators: never in an env value, a path or an audience. */
+const CONTROL_CHARACTER = /[\p{Cc}\u2028\u2029]/u;
+
+const NO_CONTROL_CHARACTERS = 'no control characters (such as a newline, a tab or NUL)';
+
+export const parseAudience: Parser<string> = (raw) => {
+  if (CONTROL_CHARACTER.test(raw)) return reject(NO_CONTROL_CHARACTERS);
+  return raw.length > 0 && raw.length <= Limit.audienceMaxLength
     ? accept(raw)
     : reject(`a non-empty string of at most ${Limit.audienceMaxLength} characters`);
+};
 
 export const parseMode: Parser<Mode> = (raw) => {
   const mode = MODES.find((candidate) => candidate === raw);
@@ -74,7 +82,10 @@ export const parseMode: Parser<Mode> = (raw) => {
 };
 
 /** https, or http to a loopback host only (as the SDKs require); no credentials in the URL. */
-export const parseBaseUrl: Parser<string> = (raw) => (parseSecureUrl(raw) === undefined ? reject(SECURE_URL_EXPECTED) : accept(raw));
+export const parseBaseUrl: Parser<string> = (raw) => {
+  if (UNSAFE_URL_CHARACTERS.test(raw)) return reject(`${SECURE_URL_EXPECTED}, with no spaces, backslashes or control characters`);
+  return parseSecureUrl(raw) === undefined ? reject(SECURE_URL_EXPECTED) : accept(raw);
+};
 
 /** parseBaseUrl, and with `--allowed-base-urls` set, an origin on that list (the sidecar sends the pod's JWT there). */
 export function baseUrlParser(allowedOrigins: readonly string[] | undefined): Parser<string> {

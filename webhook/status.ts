@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Mode } from '../agent/contract.ts';
-import { isJsonObject, type JsonValue } from './json.ts';
+import { isJsonObject, nameRecord, type JsonValue } from './json.ts';
 
 export const STATUS_VERSION = 1;
 
@@ -58,7 +58,7 @@ export function readStatus(raw: string | undefined): StatusRead {
   }
   const containers = isJsonObject(parsed) ? parsed.containers : undefined;
   if (!isJsonObject(containers)) return { kind: 'invalid' };
-  const records: Record<string, ContainerRecord> = {};
+  const records = nameRecord<ContainerRecord>();
   for (const [name, record] of Object.entries(containers)) {
     if (!isJsonObject(record) || !isStringArray(record.env) || !isStringArray(record.mountPaths)) return { kind: 'invalid' };
     records[name] = { env: record.env, mountPaths: record.mountPaths };

@@ -31,6 +31,23 @@ export const CERTIFICATE_POLL_INTERVAL_MS = 10_000;
 /** Several events arrive for one Secret update; one reload after they settle is enough. */
 const WATCH_DEBOUNCE_MS = 50;
 
+/**
+ * The suites the webhook offers: TLS 1.3's (all forward secret) and, on TLS 1.2, only ECDHE
+ * with an AEAD cipher, for ECDSA and RSA certificates. Node's default list also offers static
+ * RSA key exchange (AES128-SHA, …), whose recorded traffic a later key leak would decrypt.
+ */
+export const WEBHOOK_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 export function tlsMinVersion(setting: '1.2' | '1.3'): SecureVersion {
   return setting === '1.3' ? 'TLSv1.3' : 'TLSv1.2';
 }
@@ -38,7 +55,7 @@ export function tlsMinVersion(setting: '1.2' | '1.3'): SecureVersion {
 /** Reads and validates a pair: throws when a file is unreadable, not PEM, or the key does not match. */
 export async function loadCertificate(files: CertificateFiles, minVersion: SecureVersion): Promise<LoadedCertificate> {
   const [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
-  const options: SecureContextOptions = { cert, key, minVersion };
+  const options: SecureContextOptions = { cert, key, minVersion, ciphers: WEBHOOK_CIPHERS };
   // Builds a throwaway context: OpenSSL checks the PEM and that key and certificate match.
   createSecureContext(options);
   const leaf = new X509Certificate(cert);

@@ -458,8 +458,8 @@ describe('the native sidecar layout (--native-sidecar=true) on the golden fixtur
   const fixtures = nativeFixtures();
 
   it('covers the fixtures a real webhook process can express', () => {
-    expect(fixtures.filter((f) => f.lookup.kind !== 'disabled').length).toBe(17);
-    expect(fixtures.length).toBe(58);
+    expect(fixtures.filter((f) => f.lookup.kind !== 'disabled').length).toBe(18);
+    expect(fixtures.length).toBe(59);
   });
 
   it.each(fixtures.map((f) => [f.file, f] as const))('%s: the real webhook answers exactly as the fixture says', async (_file, fixture) => {

@@ -196,3 +196,39 @@ describe('malformed pods', () => {
     expect(reviewPod(input, DISABLED, testInjectionDefaults()).result).toBe(result);
   });
 });
+
+describe('credential volumes stay the sidecar’s (issue #16)', () => {
+  const mount = (name: string, mountPath: string): JsonObject => ({ volumeMounts: [{ name, mountPath }] });
+  const token = 'anthropic-identity-token';
+  const credentials = 'anthropic-credentials';
+
+  it.each<{ name: string; mode: string; spec: JsonObject; denied: readonly string[] }>([
+    { name: 'an app mounting the identity token (file)', mode: 'file', spec: { containers: [container('app', mount(token, '/jwt'))] }, denied: [`container "app" mounts volume ${token} at "/jwt"`] },
+    { name: 'an app mounting the identity token (sdk)', mode: 'sdk', spec: { containers: [container('app', mount(token, '/jwt'))] }, denied: [`container "app" mounts volume ${token} at "/jwt"`] },
+    { name: 'a skipped container mounting the identity token', mode: 'file', spec: { containers: [container('app'), container('side', mount(token, '/jwt'))] }, denied: [`container "side" mounts volume ${token}`] },
+    { name: 'a mesh sidecar before the agent mounting it', mode: 'file', spec: { initContainers: [container('mesh', { restartPolicy: 'Always', ...mount(token, '/jwt') })], containers: [container('app')] }, denied: [`container "mesh" mounts volume ${token}`] },
+    { name: 'an app mounting the credentials (proxy)', mode: 'proxy', spec: { containers: [container('app', mount(credentials, '/creds'))] }, denied: [`container "app" mounts volume ${credentials} at "/creds"`] },
+    { name: 'an app mounting the credentials (file): allowed', mode: 'file', spec: { containers: [container('app', mount(credentials, '/creds'))] }, denied: [] },
+    { name: 'an app mounting the credentials (sdk, no such volume): allowed', mode: 'sdk', spec: { containers: [container('app', mount(credentials, '/creds'))] }, denied: [] },
+  ])('$name', ({ mode, spec, denied }) => {
+    const annotations = { [`${P}mode`]: mode, [`${P}skip-containers`]: 'side' };
+    const review = reviewPod(pod(spec, annotations), DISABLED, testInjectionDefaults());
+    if (denied.length === 0) {
+      expect(review.result).toBe('injected');
+      return;
+    }
+    expect(review.result).toBe('denied');
+    for (const part of denied) expect(review.message).toContain(part);
+    expect(review.message).toContain('remove the mount');
+  });
+
+  it.each(['file', 'proxy', 'sdk'])('the mounts the webhook itself added (%s mode) never cause a denial on re-admission', (mode) => {
+    const input = pod({ containers: [container('app'), container('worker')] }, { [`${P}mode`]: mode });
+    const decision = decide(input);
+    if (decision.kind !== 'inject') throw new Error(`not injected: ${decision.kind}`);
+    const injected = applyInjection(input, decision.plan);
+    const again = reviewPod(injected, DISABLED, testInjectionDefaults());
+    expect(again.result).toBe('injected');
+    expect(again.patch).toEqual([]);
+  });
+});

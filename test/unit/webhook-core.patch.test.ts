@@ -1,7 +1,7 @@
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import type { JsonValue } from '../../webhook/json.ts';
-import { createPatch, escapePointerToken, type JsonPatchOperation } from '../../webhook/patch.ts';
+import { MAX_ELEMENT_OPS, createPatch, escapePointerToken, type JsonPatchOperation } from '../../webhook/patch.ts';
 
 const { applyPatch } = fastJsonPatch;
 
@@ -169,6 +169,44 @@ describe('createPatch', () => {
       { op: 'add', path: '/initContainers/0', value: migrate },
     ]);
     expect(patched(before, patch)).toEqual(after);
+  });
+});
+
+describe('the cost bounds of a diff (issue #16: quadratic in the array length)', () => {
+  const entries = (count: number, from = 0): JsonValue[] => Array.from({ length: count }, (_, i) => ({ name: `e${String(from + i)}`, extra: { kept: i } }));
+
+  it('an append after 40,000 shared entries is one add at the end (the shared prefix is skipped)', () => {
+    const env = entries(40_000);
+    const added = { name: 'ANTHROPIC_CONFIG_DIR', value: '/var/run/anthropic' };
+    const before = { env };
+    const after = { env: [...env, added] };
+    expect(createPatch(before, after)).toEqual([{ op: 'add', path: '/env/40000', value: added }]);
+  });
+
+  it('an insertion between shared elements is at its index in the whole array', () => {
+    const env = entries(10);
+    const added = { name: 'NEW' };
+    const patch = createPatch({ env }, { env: [...env.slice(0, 4), added, ...env.slice(4)] });
+    expect(patch).toEqual([{ op: 'add', path: '/env/4', value: added }]);
+  });
+
+  it(`${String(MAX_ELEMENT_OPS)} element operations are kept, one more replaces the array, with every other element kept`, () => {
+    const kept = entries(1000, 10_000);
+    const atLimit = { env: [...entries(MAX_ELEMENT_OPS), ...kept] };
+    const overLimit = { env: [...entries(MAX_ELEMENT_OPS + 1), ...kept] };
+    const limitPatch = createPatch(atLimit, { env: kept });
+    expect(limitPatch).toHaveLength(MAX_ELEMENT_OPS);
+    expect(limitPatch.every((op) => op.op === 'remove')).toBe(true);
+    expect(patched(atLimit, limitPatch)).toEqual({ env: kept });
+    expect(createPatch(overLimit, { env: kept })).toEqual([{ op: 'replace', path: '/env', value: kept }]);
+  });
+
+  it('only the elements of the array itself count towards its bound, not operations inside them', () => {
+    const containers = Array.from({ length: 300 }, (_, i) => ({ name: `c${String(i)}`, env: [] as JsonValue[] }));
+    const after = containers.map((container) => ({ ...container, env: [{ name: 'X' }] }));
+    const patch = createPatch({ containers }, { containers: after });
+    expect(patch).toHaveLength(300);
+    expect(patch[0]).toEqual({ op: 'add', path: '/containers/0/env/0', value: { name: 'X' } });
   });
 });
 

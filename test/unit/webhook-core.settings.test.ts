@@ -39,6 +39,40 @@ describe('annotation value parsers', () => {
   });
 
   it.each([
+    ['a trailing newline', 'https://api.anthropic.com\n'],
+    ['a tab', 'https://api.anthropic.com/\tv1'],
+    ['NUL', 'https://api.anthropic.com\u0000'],
+    ['a C1 control', 'https://api.anthropic.com\u0085'],
+    ['a line separator', 'https://api.anthropic.com\u2028'],
+  ])('audience with %s is rejected as a control character', (_what, raw) => {
+    expect(parseAudience(raw)).toEqual({ ok: false, expected: 'no control characters (such as a newline, a tab or NUL)' });
+  });
+
+  it.each([
+    ['a trailing newline (the WHATWG parser drops it)', 'https://api.anthropic.com\n'],
+    ['a tab inside the host', 'https://api.anth\tropic.com'],
+    ['NUL', 'https://api.anthropic.com/\u0000'],
+    ['a space', 'https://api.anthropic.com/ v1'],
+    ['a backslash before @ (loopback to WHATWG, evil.example to others)', 'http://127.0.0.1\\@evil.example'],
+    ['a backslash in the path', 'https://api.anthropic.com\\v1'],
+  ])('base-url with %s is rejected', (_what, raw) => {
+    expect(parseBaseUrl(raw)).toEqual({ ok: false, expected: `${BASE_URL_EXPECTED}, with no spaces, backslashes or control characters` });
+  });
+
+  it.each([
+    ['userinfo with an empty password', 'http://127.0.0.1:@evil.example'],
+    ['userinfo that names a loopback host', 'http://127.0.0.1@evil.example'],
+    ['an empty userinfo', 'https://@api.anthropic.com'],
+    ['userinfo before a loopback host', 'http://user@127.0.0.1'],
+  ])('base-url with %s is rejected', (_what, raw) => {
+    expect(parseBaseUrl(raw)).toEqual({ ok: false, expected: BASE_URL_EXPECTED });
+  });
+
+  it('loopback is judged from the parsed host: an @ in the path or query is not userinfo', () => {
+    expect(parseBaseUrl('http://127.0.0.1:8080/a@b?c=@d')).toEqual({ ok: true, value: 'http://127.0.0.1:8080/a@b?c=@d' });
+  });
+
+  it.each([
     ['file', true],
     ['proxy', true],
     ['sdk', true],
