@@ -51,7 +51,7 @@ if ! [[ -s "$BASE_ARCHIVE" ]] || ! buildah inspect --type image "$BASE_REF" >/de
   buildah add --quiet "$ctr" "$rootfs" / >/dev/null
   buildah copy --quiet "$ctr" "$NODE_PKG/bin/node" /usr/local/bin/node >/dev/null
   buildah copy --quiet "$ctr" "$work/npm/package" /usr/local/lib/node_modules/npm >/dev/null
-  buildah run --isolation chroot --network none "$ctr" -- sh -c '
+  buildah run --isolation chroot --network host "$ctr" -- sh -c '
     set -e
     chmod 0755 /usr/local/bin/node
     ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm
@@ -74,7 +74,16 @@ WIF_ARCHIVE="$IMAGES/anthropic-wif-$WIF_HASH.tar"
 if ! [[ -s "$WIF_ARCHIVE" ]]; then
   log "buildah bud (the project's Dockerfile) -> $WIF_REF"
   start=$(date +%s)
-  (cd "$REPO" && buildah bud --quiet --layers --network host --pull never --isolation chroot \
+  # The Dockerfile's `npm ci` reaches the registry as this machine does: when this machine's
+  # npm trusts an extra CA (an intercepting proxy), the RUN steps get the same file and a
+  # global npmrc naming it, as build-time mounts (nothing of it lands in the image).
+  trust=()
+  cafile="$(npm config get cafile 2>/dev/null || true)"
+  if [[ -n "$cafile" && "$cafile" != null && -f "$cafile" ]]; then
+    printf 'cafile=/run/anthropic-wif-build/ca.crt\n' >"$IMAGES/build-npmrc"
+    trust=(--volume "$cafile:/run/anthropic-wif-build/ca.crt:ro" --volume "$IMAGES/build-npmrc:/usr/local/etc/npmrc:ro")
+  fi
+  (cd "$REPO" && buildah bud --quiet --layers --network host --pull=never --isolation chroot "${trust[@]}" \
     --build-arg NODE_IMAGE="$BASE_REF" --build-arg VERSION="$(node -p 'require("./package.json").version')" \
     --build-arg REVISION="$(git rev-parse HEAD 2>/dev/null || echo unknown)" \
     -t "$WIF_REF" -f Dockerfile . >/dev/null)
