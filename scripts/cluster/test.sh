@@ -4,6 +4,8 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE/../.."
+# npm scripts run with node_modules/.bin first on PATH (Node 24); so does this when run directly.
+export PATH="$PWD/node_modules/.bin:$PATH"
 t0=$(date +%s)
 bash "$HERE/up.sh"
 status=0

@@ -15,7 +15,7 @@ t0=$(date +%s)
 
 # ---- packages and builds (each cached) -----------------------------------------------------
 pkgs=()
-for p in runc:runc etcd:etcd-server nft:nftables conntrack:conntrack openssl:openssl buildah:buildah mmdebstrap:mmdebstrap ip:iproute2 unzip:unzip; do
+for p in curl:curl runc:runc etcd:etcd-server nft:nftables conntrack:conntrack openssl:openssl buildah:buildah mmdebstrap:mmdebstrap ip:iproute2 unzip:unzip; do
   command -v "${p%%:*}" >/dev/null || pkgs+=("${p#*:}")
 done
 [[ -x /usr/lib/cni/bridge ]] || pkgs+=(containernetworking-plugins)
@@ -168,6 +168,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     sandbox = "$IMAGE_PAUSE"
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # This machine withholds CAP_SYS_RESOURCE even from root: no process may lower its OOM score
+  # (the sandbox asks for -998), so scores are clamped at this process's own.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -196,7 +199,7 @@ start etcd etcd --name "$NODE_NAME" --data-dir "$CLUSTER_DIR/etcd" \
   --listen-client-urls "http://$ETCD_CLIENT" --advertise-client-urls "http://$ETCD_CLIENT" \
   --listen-peer-urls "http://$ETCD_PEER" --initial-advertise-peer-urls "http://$ETCD_PEER" \
   --initial-cluster "$NODE_NAME=http://$ETCD_PEER" --unsafe-no-fsync
-wait_for etcd 60 etcdctl --endpoints "http://$ETCD_CLIENT" endpoint health
+wait_for etcd 60 curl -fsS "http://$ETCD_CLIENT/health"
 
 start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --etcd-servers "http://$ETCD_CLIENT" \
@@ -209,6 +212,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-cluster-ip-range "$SERVICE_CIDR" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
   --enable-aggregator-routing=true --allow-privileged=true \
+  --kubelet-preferred-address-types InternalIP \
   --endpoint-reconciler-type lease
 kubectl() { "$(bash "$HERE/tools.sh" kubectl)" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 KUBECTL="$(bash "$HERE/tools.sh" kubectl)"
@@ -254,6 +258,8 @@ imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 syncFrequency: 10s
 fileCheckFrequency: 10s
+# No CAP_SYS_RESOURCE here (see containerd.toml): keep the kubelet's own OOM score.
+oomScoreAdj: 0
 YAML
 start kubelet "$K8S_BIN/kubelet" --config "$CLUSTER_DIR/kubelet.yaml" --kubeconfig "$CLUSTER_DIR/kubelet.kubeconfig" \
   --root-dir "$CLUSTER_DIR/kubelet" --hostname-override "$NODE_NAME" --node-ip "$BRIDGE_IP" --v 1
@@ -269,6 +275,7 @@ healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 nodePortAddresses: ["$BRIDGE_IP/32"]
 conntrack: {maxPerCore: 0}
+oomScoreAdj: 0
 YAML
 start kube-proxy "$K8S_BIN/kube-proxy" --config "$CLUSTER_DIR/kube-proxy.yaml"
 
