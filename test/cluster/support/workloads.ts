@@ -117,3 +117,23 @@ export function statusOf(statuses: readonly ContainerStatus[] | undefined, name:
 export function readCaPem(file: string): string {
   return readFileSync(file, 'utf8');
 }
+
+/** A pod that is not opted in, to look at the others from the pod network. */
+export function proberPod(env: ClusterEnv, namespace: string): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'prober', namespace },
+    spec: {
+      containers: [{ name: 'prober', image: env.imageApp, imagePullPolicy: 'Never', command: ['sleep', '3600'], securityContext: { runAsUser: APP_UID, allowPrivilegeEscalation: false } }],
+      terminationGracePeriodSeconds: 0,
+    },
+  };
+}
+
+/** From inside `pod`: `open`, `refused` or `timeout` for a TCP connection to ip:port. */
+export async function tcpProbe(env: ClusterEnv, target: { namespace: string; pod: string; ip: string; port: number }): Promise<string> {
+  const script = `const s=require('node:net').connect(${target.port},'${target.ip}');s.setTimeout(3000);s.on('connect',()=>{console.log('open');s.destroy()});s.on('timeout',()=>{console.log('timeout');s.destroy()});s.on('error',(e)=>console.log(e.code==='ECONNREFUSED'?'refused':e.code))`;
+  const result = await kubectl(env, ['exec', '-n', target.namespace, target.pod, '--', 'node', '-e', script]);
+  return result.stdout.trim();
+}
