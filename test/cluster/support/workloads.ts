@@ -137,3 +137,19 @@ export async function tcpProbe(env: ClusterEnv, target: { namespace: string; pod
   const result = await kubectl(env, ['exec', '-n', target.namespace, target.pod, '--', 'node', '-e', script]);
   return result.stdout.trim();
 }
+
+/** A Job of one SDK call, opted in by label. */
+export function sdkJob(env: ClusterEnv, namespace: string, options: { name: string; baseUrl: string; annotations?: Record<string, string> }): Record<string, unknown> {
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: options.name, namespace },
+    spec: {
+      backoffLimit: 0,
+      template: {
+        metadata: { labels: { job: options.name, [INJECT_LABEL]: 'true' }, annotations: options.annotations ?? {} },
+        spec: { serviceAccountName: 'app', restartPolicy: 'Never', containers: [appContainer(env, { baseUrl: options.baseUrl, once: true })], volumes: [TEST_CA_VOLUME] },
+      },
+    },
+  };
+}
