@@ -7,8 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenStandIn, type ListenOptions } from './listen.ts';
 
 export const MESSAGES_PATH = '/v1/messages';
 
@@ -16,6 +16,8 @@ export interface MessagesCredential {
   /** The `authorization` header as sent (e.g. `Bearer sk-ant-oat01-…`). */
   readonly authorization: string | undefined;
   readonly apiKey: string | undefined;
+  /** The `anthropic-beta` header (the SDKs send `oauth-2025-04-20` with an OAuth token). */
+  readonly anthropicBeta?: string | undefined;
 }
 
 export interface StreamShape {
@@ -84,7 +86,7 @@ export interface MessagesEndpoint {
 
 const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 
-export async function startMessagesEndpoint(initial: MessagesEndpointOptions = {}): Promise<MessagesEndpoint> {
+export async function startMessagesEndpoint(initial: MessagesEndpointOptions = {}, listen?: ListenOptions): Promise<MessagesEndpoint> {
   let options: MessagesEndpointOptions = initial;
   const requests: RecordedMessagesRequest[] = [];
   const scripts: ScriptedMessagesResponse[] = [];
@@ -112,7 +114,7 @@ export async function startMessagesEndpoint(initial: MessagesEndpointOptions = {
       sendJson(res, record, { status: 404, body: apiError('not_found_error', `${record.method} ${path ?? ''} not found`) });
       return;
     }
-    if (options.authorize !== undefined && !options.authorize({ authorization: record.authorization, apiKey: record.apiKey })) {
+    if (options.authorize !== undefined && !options.authorize({ authorization: record.authorization, apiKey: record.apiKey, anthropicBeta: record.anthropicBeta })) {
       sendJson(res, record, { status: 401, body: apiError('authentication_error', 'invalid authentication credentials') });
       return;
     }
@@ -125,13 +127,11 @@ export async function startMessagesEndpoint(initial: MessagesEndpointOptions = {
     }
   }
 
-  const server: Server = createServer((req, res) => {
+  const { server, url } = await listenStandIn((req, res) => {
     handle(req, res).catch(() => {
       res.destroy();
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, listen);
 
   return {
     url,

@@ -15,13 +15,13 @@
  * Every request is recorded without its assertion (a sha256 of it instead).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { IdPattern, TokenExchange } from '../../agent/contract.ts';
 import { mintedLifetimeSeconds } from './lifetime-rule.ts';
+import { listenStandIn, type ListenOptions } from './listen.ts';
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -68,6 +68,8 @@ export interface TokenEndpointOptions {
   readonly errorShape?: 'anthropic' | 'rfc6749';
   /** Seconds of leeway for exp/nbf. Default 0. */
   readonly clockToleranceSeconds?: number;
+  /** Address and TLS. Default: http on an ephemeral loopback port. */
+  readonly listen?: ListenOptions;
 }
 
 /** One canned answer (or a delayed normal answer with `passThrough`). */
@@ -312,7 +314,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
     return issued;
   }
 
-  const server: Server = createServer((req, res) => {
+  const { server, url } = await listenStandIn((req, res) => {
     handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) {
         res.writeHead(500, { 'content-type': 'application/json' });
@@ -321,9 +323,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
         res.destroy();
       }
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }, options.listen);
 
   return {
     url,
