@@ -5,6 +5,7 @@
  * Troubleshooting: "Job never completes").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerName } from '../../agent/contract.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { apply, eventually, getJson, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import { upgradeRelease } from './support/release.ts';
@@ -55,7 +56,7 @@ describe('Jobs', () => {
       const [p] = await podsOf(env, namespace, 'job=legacy');
       return p !== undefined && statusOf(p.status.containerStatuses, 'app')?.state?.terminated !== undefined ? p : undefined;
     }, 180_000);
-    expect(pod.spec.initContainers?.map((c) => c.name)).toContain('anthropic-wif-init');
+    expect(pod.spec.initContainers?.map((c) => c.name)).toContain(ContainerName.init);
     expect(pod.spec.containers.map((c) => c.name)).toContain(AGENT_CONTAINER);
     expect(statusOf(pod.status.containerStatuses, 'app')?.state?.terminated?.exitCode).toBe(0);
     expect(anthropic.authorizedCalls()).toBeGreaterThan(callsBefore);

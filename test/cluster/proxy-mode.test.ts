@@ -4,6 +4,7 @@
  * the proxy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Annotation, PROXY_PLACEHOLDER_AUTH_TOKEN } from '../../agent/contract.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { apply, eventually, kubectl, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import {
@@ -21,7 +22,7 @@ import {
   type Pod,
 } from './support/workloads.ts';
 
-const PLACEHOLDER = 'managed-by-anthropic-wif';
+const PLACEHOLDER = PROXY_PLACEHOLDER_AUTH_TOKEN;
 let env: ClusterEnv;
 let anthropic: AnthropicStandIns;
 let namespace: string;
@@ -43,7 +44,7 @@ beforeAll(async () => {
         replicas: 1,
         selector: { matchLabels: { app: 'proxy-app' } },
         template: {
-          metadata: { labels: { app: 'proxy-app', [INJECT_LABEL]: 'true' }, annotations: { 'anthropic.workload.identity/mode': 'proxy' } },
+          metadata: { labels: { app: 'proxy-app', [INJECT_LABEL]: 'true' }, annotations: { [Annotation.mode]: 'proxy' } },
           spec: { serviceAccountName: 'app', containers: [{ ...app, env: appEnv }], volumes: [TEST_CA_VOLUME] },
         },
       },

@@ -79,7 +79,8 @@ function forward(target: string, req: IncomingMessage, res: ServerResponse): voi
   req.pipe(upstream);
 }
 
-export async function startAnthropicStandIns(env: ClusterEnv, rules: readonly FederationRule[]): Promise<AnthropicStandIns> {
+/** `port` defaults to FRONT_PORT, the chart's base URL; a scenario that runs beside the others takes its own. */
+export async function startAnthropicStandIns(env: ClusterEnv, rules: readonly FederationRule[], port: number = FRONT_PORT): Promise<AnthropicStandIns> {
   const discovery = await discover(env);
   const tokens = await startTokenEndpoint({
     organizationId: ORGANIZATION_ID,
@@ -99,7 +100,7 @@ export async function startAnthropicStandIns(env: ClusterEnv, rules: readonly Fe
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     forward((req.url ?? '').startsWith('/v1/oauth/') ? tokens.url : messages.url, req, res);
   };
-  let front = await listenStandIn(handler, { host: env.hostIp, port: FRONT_PORT, tls: { cert: serving.certPem, key: serving.keyPem } });
+  let front = await listenStandIn(handler, { host: env.hostIp, port, tls: { cert: serving.certPem, key: serving.keyPem } });
   const closeFront = async (): Promise<void> => {
     front.server.closeAllConnections();
     await new Promise<void>((resolve) => {
@@ -115,7 +116,7 @@ export async function startAnthropicStandIns(env: ClusterEnv, rules: readonly Fe
     authorizedCalls: () => messages.requests.filter((r) => r.status === 200).length,
     pause: closeFront,
     resume: async () => {
-      front = await listenStandIn(handler, { host: env.hostIp, port: FRONT_PORT, tls: { cert: serving.certPem, key: serving.keyPem } });
+      front = await listenStandIn(handler, { host: env.hostIp, port, tls: { cert: serving.certPem, key: serving.keyPem } });
     },
     close: async () => {
       await closeFront().catch(() => undefined);

@@ -10,6 +10,7 @@ import type { TestProject } from 'vitest/node';
 import { CHART_DIR, REPO_ROOT } from '../../support/k8s-tools.ts';
 import { AUDIENCE, FRONT_PORT, ORGANIZATION_ID, RULE_ID, suiteCa } from './anthropic.ts';
 import { helm, readClusterEnv, type ClusterEnv } from './cluster-env.ts';
+import { startRotationScenario } from './rotation.ts';
 
 export const RELEASE = 'awi';
 export const RELEASE_NAMESPACE = 'anthropic-workload-identity';
@@ -20,6 +21,8 @@ declare module 'vitest' {
     /** How the sidecar trusts the test CA: the chart's caBundle values, or (interim) a test image. */
     caTrust: 'chart-ca-bundle' | 'test-image';
     chartValues: Record<string, unknown>;
+    /** Where rotation.test.ts reads what the rotation stand-ins saw. */
+    rotationRecordsUrl: string;
   }
 }
 
@@ -44,7 +47,7 @@ export function baseChartValues(env: ClusterEnv, agentImage: string, caTrust: 'c
   };
 }
 
-export async function setup(project: TestProject): Promise<void> {
+export async function setup(project: TestProject): Promise<() => Promise<void>> {
   const env = readClusterEnv();
   const ca = await suiteCa();
   const caTrust = chartHasCaBundle() ? 'chart-ca-bundle' : 'test-image';
@@ -59,4 +62,7 @@ export async function setup(project: TestProject): Promise<void> {
   project.provide('clusterDir', env.dir);
   project.provide('caTrust', caTrust);
   project.provide('chartValues', values);
+  const rotation = await startRotationScenario(env);
+  project.provide('rotationRecordsUrl', rotation.recordsUrl);
+  return () => rotation.stop();
 }

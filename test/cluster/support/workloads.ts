@@ -4,11 +4,12 @@
  * official SDK, and readers for what the pods report.
  */
 import { readFileSync } from 'node:fs';
+import { Annotation, ContainerName, OPT_IN_LABEL } from '../../../agent/contract.ts';
 import { apply, getJson, kubectl, type ClusterEnv } from './cluster-env.ts';
 
-export const INJECT_LABEL = 'anthropic.workload.identity/inject';
-export const STATUS_ANNOTATION = 'anthropic.workload.identity/status';
-export const AGENT_CONTAINER = 'anthropic-wif-agent';
+export const INJECT_LABEL = OPT_IN_LABEL;
+export const STATUS_ANNOTATION = Annotation.status;
+export const AGENT_CONTAINER = ContainerName.agent;
 export const TEST_CA_CONFIGMAP = 'anthropic-test-ca';
 /** Namespaces of the suite share this prefix; the federation rule matches it. */
 export const NAMESPACE_PREFIX = 'awi-test-';
@@ -120,15 +121,7 @@ export function readCaPem(file: string): string {
 
 /** A pod that is not opted in, to look at the others from the pod network. */
 export function proberPod(env: ClusterEnv, namespace: string): Record<string, unknown> {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'prober', namespace },
-    spec: {
-      containers: [{ name: 'prober', image: env.imageApp, imagePullPolicy: 'Never', command: ['sleep', '3600'], securityContext: { runAsUser: APP_UID, allowPrivilegeEscalation: false } }],
-      terminationGracePeriodSeconds: 0,
-    },
-  };
+  return sleeperPod(env, namespace, 'prober', { serviceAccountName: 'default' });
 }
 
 /** From inside `pod`: `open`, `refused` or `timeout` for a TCP connection to ip:port. */
@@ -152,4 +145,87 @@ export function sdkJob(env: ClusterEnv, namespace: string, options: { name: stri
       },
     },
   };
+}
+
+export interface AppDeploymentOptions {
+  readonly name: string;
+  readonly baseUrl: string;
+  /** Opt in by the label (the chart's `failurePolicy: Fail` entry); default true. */
+  readonly label?: boolean;
+  readonly annotations?: Record<string, string>;
+  readonly serviceAccountName?: string;
+  readonly intervalMs?: number;
+  /** Drops the app's own ANTHROPIC_BASE_URL (proxy and sdk modes get it from the webhook). */
+  readonly noBaseUrl?: boolean;
+}
+
+/** A one-replica Deployment of the SDK app; its pods carry the label `app=<name>`. */
+export function appDeployment(env: ClusterEnv, namespace: string, options: AppDeploymentOptions): Record<string, unknown> {
+  const app = appContainer(env, { baseUrl: options.baseUrl, intervalMs: options.intervalMs ?? 2000 });
+  const appEnv = (app.env as { name: string }[]).filter((e) => options.noBaseUrl !== true || e.name !== 'ANTHROPIC_BASE_URL');
+  const labels: Record<string, string> = { app: options.name, ...(options.label === false ? {} : { [INJECT_LABEL]: 'true' }) };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: options.name, namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: options.name } },
+      template: {
+        metadata: { labels, annotations: options.annotations ?? {} },
+        spec: { serviceAccountName: options.serviceAccountName ?? 'app', containers: [{ ...app, env: appEnv }], volumes: [TEST_CA_VOLUME], terminationGracePeriodSeconds: 5 },
+      },
+    },
+  };
+}
+
+/** Applies `deployment`, waits for its rollout, and returns its (one) pod. */
+export async function rollOut(env: ClusterEnv, namespace: string, deployment: Record<string, unknown>, timeout = '180s'): Promise<Pod> {
+  await apply(env, [deployment]);
+  const name = (deployment.metadata as { name: string }).name;
+  await kubectl(env, ['rollout', 'status', '-n', namespace, `deployment/${name}`, `--timeout=${timeout}`]);
+  const pods = (await podsOf(env, namespace, `app=${name}`)).filter((p) => p.status.phase === 'Running');
+  if (pods.length !== 1) throw new Error(`deployment/${name}: expected one running pod, found ${pods.length}`);
+  return pods[0]!;
+}
+
+/** The app's Messages calls so far, as it reported them. */
+export async function appCalls(env: ClusterEnv, namespace: string, pod: string): Promise<{ n: number; ok: boolean; at: number }[]> {
+  return (await containerEvents(env, namespace, pod, 'app')).filter((e) => e.event === 'call') as unknown as { n: number; ok: boolean; at: number }[];
+}
+
+/** Waits until the app has made `count` successful calls after `sinceMs` (default: ever), and returns all its calls. */
+export async function successfulCalls(
+  env: ClusterEnv,
+  namespace: string,
+  pod: string,
+  wanted: { readonly count: number; readonly sinceMs?: number; readonly timeoutMs?: number },
+): Promise<{ n: number; ok: boolean; at: number }[]> {
+  const timeoutMs = wanted.timeoutMs ?? 120_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const calls = await appCalls(env, namespace, pod);
+    if (calls.filter((c) => c.ok && c.at > (wanted.sinceMs ?? 0)).length >= wanted.count) return calls;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for the app's calls in ${namespace}/${pod} (${calls.filter((c) => c.ok).length} ok of ${calls.length})`);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+}
+
+/** A pod that only sleeps (the app image, no SDK call). */
+export function sleeperPod(env: ClusterEnv, namespace: string, name: string, options: { labels?: Record<string, string>; serviceAccountName?: string } = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace, labels: options.labels ?? {} },
+    spec: {
+      serviceAccountName: options.serviceAccountName ?? 'app',
+      containers: [{ name: 'app', image: env.imageApp, imagePullPolicy: 'Never', command: ['sleep', '3600'], securityContext: { runAsUser: APP_UID, allowPrivilegeEscalation: false } }],
+      terminationGracePeriodSeconds: 0,
+    },
+  };
+}
+
+/** A sleeping pod opted in by the label. */
+export function labelledSleeper(env: ClusterEnv, namespace: string, name: string): Record<string, unknown> {
+  return sleeperPod(env, namespace, name, { labels: { [INJECT_LABEL]: 'true' } });
 }
