@@ -78,7 +78,10 @@ if ! [[ -s "$WIF_ARCHIVE" ]]; then
   # npm trusts an extra CA (an intercepting proxy), the RUN steps get the same file and a
   # global npmrc naming it, as build-time mounts (nothing of it lands in the image).
   trust=()
-  cafile="$(npm config get cafile 2>/dev/null || true)"
+  # Asked of the machine's own npm and node (not node_modules/.bin's, whose global npmrc
+  # differs), then the variables Node and OpenSSL read.
+  cafile="$(cd / && PATH=/usr/local/bin:/usr/bin:/bin npm config get cafile 2>/dev/null || true)"
+  [[ -n "$cafile" && "$cafile" != null ]] || cafile="${NODE_EXTRA_CA_CERTS:-${SSL_CERT_FILE:-}}"
   if [[ -n "$cafile" && "$cafile" != null && -f "$cafile" ]]; then
     printf 'cafile=/run/anthropic-wif-build/ca.crt\n' >"$IMAGES/build-npmrc"
     trust=(--volume "$cafile:/run/anthropic-wif-build/ca.crt:ro" --volume "$IMAGES/build-npmrc:/usr/local/etc/npmrc:ro")
