@@ -4,13 +4,15 @@
  * variable. The literal `ANTHROPIC_IDENTITY_TOKEN` is read from the environment only: as a
  * flag it would show in `ps`.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpecs, type ParsedArgs } from '../runtime/config.ts';
 import { parseListenAddress, type HostListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
-import { AgentEnv, Default, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, isLoopbackHost, parseEndpointUrl } from './contract.ts';
+import { AgentEnv, AgentFlag, Default, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, isLoopbackHost, parseEndpointUrl } from './contract.ts';
 import { githubActionsSourceConfig, type IdentitySourceConfig } from './identity-sources.ts';
 import type { ExchangeParameters } from './exchange.ts';
+import { parsePemCertificates, type EgressSettings } from './egress.ts';
 
 /** Like parseListenAddress, but only a loopback host: the proxy hands a real token to whoever connects. */
 export function parseLoopbackListenAddress(raw: string): HostListenAddress {
@@ -23,6 +25,30 @@ export function parseLoopbackListenAddress(raw: string): HostListenAddress {
   const { host, port } = address;
   if (host === undefined || !isLoopbackHost(host)) throw new Error(LOOPBACK_LISTEN_EXPECTED);
   return { host, port };
+}
+
+const CA_BUNDLE_EXPECTED = 'a readable file of PEM CA certificates';
+
+const CA_BUNDLE_READ_ERRORS: Readonly<Record<string, string>> = {
+  ENOENT: 'the file does not exist',
+  EACCES: 'the file cannot be read: permission denied',
+  EISDIR: 'it is a directory',
+};
+
+/** The bundle's certificates; a message never quotes the file's text, only says what is wrong. */
+function readCaBundle(path: string): readonly string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new Error(`${CA_BUNDLE_EXPECTED} (${CA_BUNDLE_READ_ERRORS[code] ?? `the file cannot be read: ${code}`})`);
+  }
+  try {
+    return parsePemCertificates(text);
+  } catch (error) {
+    throw new Error(`${CA_BUNDLE_EXPECTED} (${(error as Error).message})`);
+  }
 }
 
 function parseHeaderLine(raw: string): string {
@@ -133,12 +159,24 @@ const sourceSpecs = {
   }),
 } as const satisfies OptionSpecs;
 
+/** How outbound connections are made: shared by `agent` and `token`. */
+const egressSpecs = {
+  caBundleFile: option.custom({
+    flag: AgentFlag.caBundleFile,
+    env: AgentEnv.caBundleFile,
+    description: 'PEM bundle of CA certificates trusted in addition to the system roots (a TLS-intercepting proxy, a private endpoint).',
+    valueName: '<path>',
+    parse: readCaBundle,
+  }),
+} as const satisfies OptionSpecs;
+
 const logLevelSpec = (defaultValue: (typeof LOG_LEVELS)[number]) =>
   option.enumeration({ flag: 'log-level', env: AgentEnv.logLevel, description: 'Log level of the JSON log lines.', values: LOG_LEVELS, defaultValue });
 
 export const AGENT_SPECS = {
   ...exchangeSpecs,
   ...sourceSpecs,
+  ...egressSpecs,
   outputDir: option.string({
     flag: 'output-dir',
     env: AgentEnv.outputDir,
@@ -177,6 +215,7 @@ export const AGENT_SPECS = {
 export const TOKEN_SPECS = {
   ...exchangeSpecs,
   ...sourceSpecs,
+  ...egressSpecs,
   outputDir: option.string({
     flag: 'output-dir',
     description: 'Write the token, credentials and profile files here instead of printing the token.',
@@ -194,8 +233,13 @@ export interface SourceSettings {
   readonly audience: string;
 }
 
-export interface AgentConfig extends SourceSettings {
+/** What every command that exchanges needs: the source, the exchange and how to connect. */
+export interface ExchangeSettings extends SourceSettings {
   readonly exchange: ExchangeParameters;
+  readonly egress: EgressSettings;
+}
+
+export interface AgentConfig extends ExchangeSettings {
   readonly outputDir: string;
   readonly healthAddr: ListenAddress;
   readonly proxyAddr: HostListenAddress | undefined;
@@ -204,8 +248,7 @@ export interface AgentConfig extends SourceSettings {
   readonly logLevel: (typeof LOG_LEVELS)[number];
 }
 
-export interface TokenConfig extends SourceSettings {
-  readonly exchange: ExchangeParameters;
+export interface TokenConfig extends ExchangeSettings {
   /** Undefined prints the token on stdout. */
   readonly outputDir: string | undefined;
   readonly logLevel: (typeof LOG_LEVELS)[number];
@@ -232,6 +275,7 @@ export function parseAgentConfig(argv: readonly string[], env: Env): Parsed<Agen
     config: Object.freeze({
       exchange,
       ...sourceSettings(raw, parsed, env),
+      egress: egressSettings(raw),
       outputDir: raw.outputDir,
       healthAddr: raw.healthAddr,
       proxyAddr: raw.proxyAddr,
@@ -257,12 +301,17 @@ export function parseTokenConfig(argv: readonly string[], env: Env): Parsed<Toke
   const raw = resolveConfig(TOKEN_SPECS, parsed, env);
   return {
     help: false,
-    config: Object.freeze({ exchange: exchangeParameters(raw), ...sourceSettings(raw, parsed, env), outputDir: raw.outputDir, logLevel: raw.logLevel }),
+    config: Object.freeze({ exchange: exchangeParameters(raw), ...sourceSettings(raw, parsed, env), egress: egressSettings(raw), outputDir: raw.outputDir, logLevel: raw.logLevel }),
   };
 }
 
 type ExchangeRaw = ConfigOf<typeof exchangeSpecs>;
 type SourceRaw = ConfigOf<typeof sourceSpecs>;
+type EgressRaw = ConfigOf<typeof egressSpecs>;
+
+function egressSettings(raw: EgressRaw): EgressSettings {
+  return Object.freeze({ extraCaCertificates: raw.caBundleFile ?? Object.freeze([]) });
+}
 
 function required(value: string | undefined, spec: { readonly flag: string; readonly env?: string | undefined }, expected: string): string {
   if (value === undefined) throw new ConfigError(`missing --${spec.flag} (or ${spec.env ?? ''}): expected ${expected}`);

@@ -152,6 +152,12 @@ export const SdkEnv = {
   accessTokenFile: 'ANTHROPIC_ACCESS_TOKEN_FILE',
 } as const;
 
+/** Flags of the agent named outside its config parser (help, errors, docs). */
+export const AgentFlag = {
+  /** A PEM bundle trusted in addition to the system roots (variable `AgentEnv.caBundleFile`). */
+  caBundleFile: 'ca-bundle-file',
+} as const;
+
 /** Variables that silently shadow federation when an app container sets them. */
 export const SHADOWING_ENV: readonly string[] = [SdkEnv.apiKey, SdkEnv.authToken];
 

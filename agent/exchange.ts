@@ -24,10 +24,12 @@ import {
   describeUrl,
   headerValue,
   isTimeoutError,
+  isUntrustedCertificateError,
   parseRetryAfter,
   readBoundedBody,
   startDeadline,
 } from './http-response.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, tlsTrustOptions, type EgressSettings } from './egress.ts';
 
 export interface ExchangeParameters {
   readonly baseUrl: string;
@@ -62,7 +64,9 @@ export type ExchangeFailureKind =
   /** 400 and other 4xx: not transient. */
   | 'invalid-request'
   /** 2xx with a body that is not a valid token answer, a redirect, or an oversized body. */
-  | 'malformed';
+  | 'malformed'
+  /** The endpoint's TLS certificate does not verify: a configuration problem (CA bundle, base URL), not transient. */
+  | 'untrusted';
 
 const TRANSIENT_KINDS: ReadonlySet<ExchangeFailureKind> = new Set(['network', 'timeout', 'rate-limited', 'server']);
 
@@ -88,6 +92,8 @@ export interface ExchangeDeps {
   readonly clock: Clock;
   /** Overall attempt timeout; defaults to the contract's 30 s and never exceeds it. */
   readonly timeoutMs?: number | undefined;
+  /** Extra trust (and proxy) for the connection; direct with the system roots when omitted. */
+  readonly egress?: EgressSettings | undefined;
 }
 
 /** Longest remote error text kept in a message. */
@@ -131,7 +137,7 @@ export function createTokenExchanger(params: ExchangeParameters, deps: ExchangeD
   const url = tokenEndpointUrl(params.baseUrl);
   const timeoutMs = Math.min(deps.timeoutMs ?? Limit.exchangeTimeoutMs, Limit.exchangeTimeoutMs);
   const inFlight = new Set<ClientRequest>();
-  const context: AttemptContext = { params, url, clock: deps.clock, inFlight };
+  const context: AttemptContext = { params, url, clock: deps.clock, inFlight, egress: deps.egress ?? DIRECT_EGRESS };
   return {
     async exchange(assertion, signal) {
       const bytes = Buffer.byteLength(assertion, 'utf8');
@@ -152,6 +158,12 @@ export function createTokenExchanger(params: ExchangeParameters, deps: ExchangeD
           throw new ExchangeError('timeout', `token exchange at ${describeUrl(url)} timed out (limit ${timeoutMs / 1000} s)`, { cause: error });
         }
         if (error instanceof ExchangeError) throw error;
+        if (isUntrustedCertificateError(error)) {
+          throw new ExchangeError('untrusted', `the token endpoint ${describeUrl(url)} presented a certificate that is not trusted: ${describeTransportError(error)}`, {
+            cause: error,
+            hint: UNTRUSTED_CERTIFICATE_HINT,
+          });
+        }
         throw new ExchangeError('network', `could not reach the token endpoint ${describeUrl(url)}: ${describeTransportError(error)}`, { cause: error });
       } finally {
         deadline.clear();
@@ -170,6 +182,7 @@ interface AttemptContext {
   readonly clock: Clock;
   /** Requests not answered yet, so `close` can end them. */
   readonly inFlight: Set<ClientRequest>;
+  readonly egress: EgressSettings;
 }
 
 interface Answer {
@@ -203,13 +216,15 @@ async function attemptExchange(context: AttemptContext, assertion: string, signa
 function postJson(context: AttemptContext, body: string, signal: AbortSignal): Promise<IncomingMessage> {
   // getBuiltinModule, not `import`: an ES import of node:http(s) runs its lazy getters, which
   // load Node's bundled undici (see agent/server.ts); https (TLS) is loaded only when used.
-  const { request } = context.url.protocol === 'https:' ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
+  const https = context.url.protocol === 'https:';
+  const { request } = https ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
   return new Promise((resolve, reject) => {
     const req = request(context.url, {
       method: 'POST',
       headers: { ...EXCHANGE_HEADERS, 'content-length': Buffer.byteLength(body) },
       agent: false,
       signal,
+      ...(https ? tlsTrustOptions(context.egress) : {}),
     });
     context.inFlight.add(req);
     req.once('close', () => context.inFlight.delete(req));

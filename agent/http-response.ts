@@ -64,6 +64,27 @@ export function isTimeoutError(error: unknown): boolean {
   return TIMEOUT_CODES.has(errorCode(error) ?? '');
 }
 
+/** OpenSSL's and Node's codes for a peer certificate that does not verify against the trusted roots. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** True when TLS failed because the peer's certificate is not trusted (or not for this name). */
+export function isUntrustedCertificateError(error: unknown): boolean {
+  return UNTRUSTED_CERTIFICATE_CODES.has(errorCode(error) ?? '');
+}
+
 export function errorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const code = (error as { code?: unknown }).code;

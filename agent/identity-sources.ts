@@ -15,7 +15,8 @@ import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { isRecord, nameRecord } from '../runtime/json.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
-import { describeTransportError, describeUrl, isTimeoutError, readBoundedBody, startDeadline } from './http-response.ts';
+import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from './http-response.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, tlsTrustOptions, type EgressSettings } from './egress.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
 
 export type IdentitySourceConfig =
@@ -53,6 +54,8 @@ export interface IdentitySourceDeps {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** File sources: how often `watch` also polls, in case fs.watch misses a swap. Default 10 s. */
   readonly watchPollIntervalMs?: number | undefined;
+  /** URL sources: extra trust (and proxy); direct with the system roots when omitted. */
+  readonly egress?: EgressSettings | undefined;
 }
 
 /** Bytes read from any source at most; a JWT over 16 KiB is refused by parseIdentityToken anyway. */
@@ -342,7 +345,15 @@ function urlSource(config: UrlConfig, deps: IdentitySourceDeps): IdentityTokenSo
   // undici is loaded on the first read only: the sidecar's file source never needs it.
   let dispatcher: Promise<Agent> | undefined;
   const agent = (): Promise<Agent> =>
-    (dispatcher ??= import('undici').then((undici) => new undici.Agent({ connectTimeout: config.timeoutMs, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs })));
+    (dispatcher ??= import('undici').then(
+      (undici) =>
+        new undici.Agent({
+          connectTimeout: config.timeoutMs,
+          headersTimeout: config.timeoutMs,
+          bodyTimeout: config.timeoutMs,
+          connect: tlsTrustOptions(deps.egress ?? DIRECT_EGRESS),
+        }),
+    ));
   return {
     kind: 'url',
     description: `url ${shown}${config.field === undefined ? '' : ` (field ${config.field})`}`,
@@ -357,6 +368,9 @@ function urlSource(config: UrlConfig, deps: IdentitySourceDeps): IdentityTokenSo
         if (error instanceof IdentityTokenError) throw error;
         if (deadline.timedOut() || isTimeoutError(error)) {
           throw sourceError(`identity token URL ${shown} did not answer within ${config.timeoutMs / 1000} s`, { retryable: true });
+        }
+        if (isUntrustedCertificateError(error)) {
+          throw sourceError(`identity token URL ${shown} presented a certificate that is not trusted: ${describeTransportError(error)}`, { hint: UNTRUSTED_CERTIFICATE_HINT });
         }
         throw sourceError(`identity token URL ${shown} could not be reached: ${describeTransportError(error)}`, { retryable: true });
       } finally {

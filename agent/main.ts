@@ -13,8 +13,8 @@ import { ExitCode } from '../runtime/errors.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { Limit } from './contract.ts';
-import { parseAgentConfig, type AgentConfig, type SourceSettings } from './config.ts';
-import { createTokenExchanger, type ExchangeParameters, type TokenExchanger } from './exchange.ts';
+import { parseAgentConfig, type AgentConfig, type ExchangeSettings } from './config.ts';
+import { createTokenExchanger, type TokenExchanger } from './exchange.ts';
 import { createTokenFileStore, type TokenFileStore } from './files.ts';
 import { createIdentityTokenSource } from './identity-sources.ts';
 import { METRICS_CONTENT_TYPE, createAgentMetrics, type AgentMetrics } from './metrics.ts';
@@ -28,11 +28,11 @@ export interface RefresherParts {
 
 /** Wires a refresher from a parsed config (shared by `agent` and `token`). */
 export function buildRefresher(
-  config: SourceSettings & { readonly exchange: ExchangeParameters },
+  config: ExchangeSettings,
   deps: { readonly store: TokenFileStore; readonly env: Env; readonly logger: Logger; readonly clock: Clock; readonly random: Random; readonly events?: RefreshEvents },
 ): RefresherParts {
-  const source = createIdentityTokenSource(config.source, { clock: deps.clock, env: deps.env });
-  const exchanger = createTokenExchanger(config.exchange, { clock: deps.clock });
+  const source = createIdentityTokenSource(config.source, { clock: deps.clock, env: deps.env, egress: config.egress });
+  const exchanger = createTokenExchanger(config.exchange, { clock: deps.clock, egress: config.egress });
   const refresher = new Refresher({
     source,
     exchanger,
@@ -136,6 +136,7 @@ async function startProxyIfConfigured(options: ServeOptions): Promise<ProxyHandl
   const proxy = await startProxy({
     listen,
     upstreamUrl: config.upstreamUrl,
+    egress: config.egress,
     currentToken: () => parts.refresher.currentToken(),
     clock,
     logger,

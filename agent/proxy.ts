@@ -16,7 +16,8 @@ import { nameRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
 import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
-import { errorCode, isTimeoutError } from './http-response.ts';
+import { errorCode, isTimeoutError, isUntrustedCertificateError } from './http-response.ts';
+import { DIRECT_EGRESS, tlsTrustOptions, type EgressSettings } from './egress.ts';
 import type { StoredToken } from './files.ts';
 
 export interface ProxyTimeouts {
@@ -41,6 +42,8 @@ export interface ProxyOptions {
   readonly listen: HostListenAddress;
   /** API base URL the proxy forwards to (path and query of each request are appended). */
   readonly upstreamUrl: string;
+  /** Extra trust (and proxy) for upstream connections; direct with the system roots when omitted. */
+  readonly egress?: EgressSettings | undefined;
   /** The token to send now, or undefined when none has been minted yet. Called per request. */
   readonly currentToken: () => StoredToken | undefined;
   readonly clock: Clock;
@@ -163,6 +166,9 @@ export function classifyUpstreamError(error: unknown): ProxyErrorAnswer {
   const code = errorCode(error);
   if (isTimeoutError(error)) {
     return { status: 504, type: 'timeout_error', message: `anthropic-wif proxy: the upstream API did not answer in time (${code ?? 'timeout'})` };
+  }
+  if (isUntrustedCertificateError(error)) {
+    return { status: 502, type: 'api_error', message: `anthropic-wif proxy: the upstream API's certificate is not trusted (${code ?? 'TLS'}); see the anthropic-wif-agent container logs` };
   }
   const what = code ?? 'connection failed';
   return { status: 502, type: 'api_error', message: `anthropic-wif proxy: could not reach the upstream API (${what})` };
@@ -433,6 +439,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyIdleMs,
     keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
+    connect: tlsTrustOptions(options.egress ?? DIRECT_EGRESS),
   });
   const runtime: ProxyRuntime = {
     pool,

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createOidcIssuer, type OidcIssuer, type ProjectedTokenOptions } from './oidc-issuer.ts';
 import { createKubeletTokenDir, type KubeletTokenDir } from './kubelet-token-file.ts';
 import { startTokenEndpoint, type TokenEndpoint } from './token-endpoint.ts';
+import type { ListenOptions } from './listen.ts';
 import { startCli, type CliProcess, type Env } from './cli.ts';
 import { TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID } from './injection-defaults.ts';
 
@@ -37,6 +38,8 @@ export interface AgentWorld {
 export interface AgentWorldOptions {
   readonly ruleLifetimeSeconds?: number;
   readonly jwtLifetimeSeconds?: number;
+  /** Where the token endpoint listens (https with a test CA, another address); default http on 127.0.0.1. */
+  readonly endpointListen?: ListenOptions;
 }
 
 export async function startAgentWorld(options: AgentWorldOptions = {}): Promise<AgentWorld> {
@@ -47,6 +50,7 @@ export async function startAgentWorld(options: AgentWorldOptions = {}): Promise<
     jwks: issuer.jwks,
     issuer: issuer.issuer,
     rules: [{ id: TEST_FEDERATION_RULE_ID, subjectPrefix: SUBJECT, audience: AUDIENCE, lifetimeSeconds: options.ruleLifetimeSeconds ?? 3600 }],
+    ...(options.endpointListen === undefined ? {} : { listen: options.endpointListen }),
   });
   const jwts: string[] = [];
   const mintJwt = async (mint: ProjectedTokenOptions = {}): Promise<string> => {
