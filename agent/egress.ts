@@ -316,6 +316,7 @@ export function tunnelConnection(
         oncreate(null, socket);
       },
       (error: unknown) => {
+        // Node ignores the socket argument when there is an error.
         oncreate(error instanceof Error ? error : new Error(String(error)), undefined as unknown as Duplex);
       },
     );
