@@ -202,7 +202,7 @@ export function proxyFor(target: URL, settings: EgressSettings): ForwardProxy | 
 }
 
 /** True when some target may go through a proxy (otherwise connections stay exactly as without this module). */
-export function mayUseProxy(settings: EgressSettings): boolean {
+function mayUseProxy(settings: EgressSettings): boolean {
   return settings.httpsProxy !== undefined || settings.httpProxy !== undefined;
 }
 
@@ -361,4 +361,18 @@ export function egressConnector(options: ConnectorOptions): buildConnector.conne
       },
     );
   };
+}
+
+/**
+ * undici's `connect` option for a dispatcher: the trust alone when no proxy variable is set
+ * (connections exactly as without this module), else egressConnector over undici's own
+ * connector. `build` is undici's buildConnector, passed in so this module never loads undici.
+ */
+export function undiciConnectOption(
+  settings: EgressSettings,
+  options: { readonly timeoutMs: number; readonly clock: Clock; readonly build: typeof buildConnector },
+): buildConnector.BuildOptions | buildConnector.connector {
+  const trust = tlsTrustOptions(settings);
+  if (!mayUseProxy(settings)) return trust;
+  return egressConnector({ settings, timeoutMs: options.timeoutMs, clock: options.clock, direct: options.build({ ...trust, timeout: options.timeoutMs }) });
 }

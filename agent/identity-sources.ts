@@ -16,7 +16,7 @@ import { ConfigError } from '../runtime/errors.ts';
 import { isRecord, nameRecord } from '../runtime/json.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
 import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from './http-response.ts';
-import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, egressConnector, mayUseProxy, tlsTrustOptions, type EgressSettings } from './egress.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, undiciConnectOption, type EgressSettings } from './egress.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
 
 export type IdentitySourceConfig =
@@ -346,11 +346,7 @@ function urlSource(config: UrlConfig, deps: IdentitySourceDeps): IdentityTokenSo
   let dispatcher: Promise<Agent> | undefined;
   const agent = (): Promise<Agent> =>
     (dispatcher ??= import('undici').then((undici) => {
-      const egress = deps.egress ?? DIRECT_EGRESS;
-      const trust = tlsTrustOptions(egress);
-      const connect = mayUseProxy(egress)
-        ? egressConnector({ settings: egress, timeoutMs: config.timeoutMs, clock: deps.clock, direct: undici.buildConnector({ ...trust, timeout: config.timeoutMs }) })
-        : trust;
+      const connect = undiciConnectOption(deps.egress ?? DIRECT_EGRESS, { timeoutMs: config.timeoutMs, clock: deps.clock, build: undici.buildConnector });
       return new undici.Agent({ connectTimeout: config.timeoutMs, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs, connect });
     }));
   return {

@@ -17,7 +17,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
 import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
 import { errorCode, isTimeoutError, isUntrustedCertificateError } from './http-response.ts';
-import { DIRECT_EGRESS, EgressProxyError, egressConnector, mayUseProxy, tlsTrustOptions, type EgressSettings } from './egress.ts';
+import { DIRECT_EGRESS, EgressProxyError, undiciConnectOption, type EgressSettings } from './egress.ts';
 import type { StoredToken } from './files.ts';
 
 export interface ProxyTimeouts {
@@ -427,14 +427,6 @@ function upstreamParts(upstreamUrl: string): { origin: string; basePath: string 
   return { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
 }
 
-/** undici's connect options: the trust, and a tunnel through the egress proxy when one applies. */
-function upstreamConnect(options: ProxyOptions, connectMs: number): buildConnector.BuildOptions | buildConnector.connector {
-  const egress = options.egress ?? DIRECT_EGRESS;
-  const trust = tlsTrustOptions(egress);
-  if (!mayUseProxy(egress)) return trust;
-  return egressConnector({ settings: egress, timeoutMs: connectMs, clock: options.clock, direct: buildConnector({ ...trust, timeout: connectMs }) });
-}
-
 const CLIENT_KEEP_ALIVE_MS = 60_000;
 const UPSTREAM_KEEP_ALIVE_MS = 30_000;
 
@@ -448,7 +440,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyIdleMs,
     keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
-    connect: upstreamConnect(options, timeouts.connectMs),
+    connect: undiciConnectOption(options.egress ?? DIRECT_EGRESS, { timeoutMs: timeouts.connectMs, clock: options.clock, build: buildConnector }),
   });
   const runtime: ProxyRuntime = {
     pool,
