@@ -9,10 +9,10 @@ import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpecs, type ParsedArgs } from '../runtime/config.ts';
 import { parseListenAddress, type HostListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
-import { AgentEnv, AgentFlag, Default, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, isLoopbackHost, parseEndpointUrl } from './contract.ts';
+import { AgentEnv, AgentFlag, Default, ProxyEnv, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, isLoopbackHost, parseEndpointUrl } from './contract.ts';
 import { githubActionsSourceConfig, type IdentitySourceConfig } from './identity-sources.ts';
 import type { ExchangeParameters } from './exchange.ts';
-import { parsePemCertificates, type EgressSettings } from './egress.ts';
+import { parseForwardProxy, parseNoProxy, parsePemCertificates, type EgressSettings, type ForwardProxy } from './egress.ts';
 
 /** Like parseListenAddress, but only a loopback host: the proxy hands a real token to whoever connects. */
 export function parseLoopbackListenAddress(raw: string): HostListenAddress {
@@ -263,6 +263,10 @@ const SOURCE_NOTES = [
   'Identity token sources (set one): --identity-token-file (the default, the projected token),',
   `the ${SdkEnv.identityToken} variable (a literal; never a flag, so it stays out of ps),`,
   '--identity-token-command, --identity-token-url, or --github-actions.',
+  '',
+  `Egress: ${ProxyEnv.httpsProxy.join('/')} names an http:// forward proxy for https targets (CONNECT),`,
+  `${ProxyEnv.httpProxy.join('/')} one for http targets; ${ProxyEnv.noProxy.join('/')} lists targets reached directly`,
+  '(host, .domain, host:port, IP, CIDR or *). Loopback targets are always direct.',
 ];
 
 export function parseAgentConfig(argv: readonly string[], env: Env): Parsed<AgentConfig> {
@@ -275,7 +279,7 @@ export function parseAgentConfig(argv: readonly string[], env: Env): Parsed<Agen
     config: Object.freeze({
       exchange,
       ...sourceSettings(raw, parsed, env),
-      egress: egressSettings(raw),
+      egress: egressSettings(raw, env),
       outputDir: raw.outputDir,
       healthAddr: raw.healthAddr,
       proxyAddr: raw.proxyAddr,
@@ -301,7 +305,7 @@ export function parseTokenConfig(argv: readonly string[], env: Env): Parsed<Toke
   const raw = resolveConfig(TOKEN_SPECS, parsed, env);
   return {
     help: false,
-    config: Object.freeze({ exchange: exchangeParameters(raw), ...sourceSettings(raw, parsed, env), egress: egressSettings(raw), outputDir: raw.outputDir, logLevel: raw.logLevel }),
+    config: Object.freeze({ exchange: exchangeParameters(raw), ...sourceSettings(raw, parsed, env), egress: egressSettings(raw, env), outputDir: raw.outputDir, logLevel: raw.logLevel }),
   };
 }
 
@@ -309,8 +313,33 @@ type ExchangeRaw = ConfigOf<typeof exchangeSpecs>;
 type SourceRaw = ConfigOf<typeof sourceSpecs>;
 type EgressRaw = ConfigOf<typeof egressSpecs>;
 
-function egressSettings(raw: EgressRaw): EgressSettings {
-  return Object.freeze({ extraCaCertificates: raw.caBundleFile ?? Object.freeze([]) });
+/** The first of `names` set to a non-empty value (the lowercase spelling comes first). */
+function firstSet(env: Env, names: readonly string[]): { readonly name: string; readonly value: string } | undefined {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== '') return { name, value };
+  }
+  return undefined;
+}
+
+/** A proxy variable; a bad one is exit 2 naming it, never echoing its value (it may hold a password). */
+function proxyFromEnv(env: Env, names: readonly string[]): ForwardProxy | undefined {
+  const found = firstSet(env, names);
+  if (found === undefined) return undefined;
+  try {
+    return parseForwardProxy(found.value, found.name);
+  } catch (error) {
+    throw new ConfigError(`invalid ${found.name}: expected ${(error as Error).message}; the value is not shown, as it may hold a password`);
+  }
+}
+
+function egressSettings(raw: EgressRaw, env: Env): EgressSettings {
+  return Object.freeze({
+    extraCaCertificates: raw.caBundleFile ?? Object.freeze([]),
+    httpsProxy: proxyFromEnv(env, ProxyEnv.httpsProxy),
+    httpProxy: proxyFromEnv(env, ProxyEnv.httpProxy),
+    noProxy: parseNoProxy(firstSet(env, ProxyEnv.noProxy)?.value ?? ''),
+  });
 }
 
 function required(value: string | undefined, spec: { readonly flag: string; readonly env?: string | undefined }, expected: string): string {

@@ -158,6 +158,19 @@ export const AgentFlag = {
   caBundleFile: 'ca-bundle-file',
 } as const;
 
+/**
+ * The usual forward-proxy variables, each in both spellings, lowercase first: the lowercase
+ * one wins when both are set (as curl and undici read them). Read by the agent's config only.
+ */
+export const ProxyEnv = {
+  /** The proxy for https targets. */
+  httpsProxy: ['https_proxy', 'HTTPS_PROXY'],
+  /** The proxy for plain http targets. */
+  httpProxy: ['http_proxy', 'HTTP_PROXY'],
+  /** Targets reached directly although a proxy is set. */
+  noProxy: ['no_proxy', 'NO_PROXY'],
+} as const;
+
 /** Variables that silently shadow federation when an app container sets them. */
 export const SHADOWING_ENV: readonly string[] = [SdkEnv.apiKey, SdkEnv.authToken];
 

@@ -29,7 +29,7 @@ import {
   readBoundedBody,
   startDeadline,
 } from './http-response.ts';
-import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, tlsTrustOptions, type EgressSettings } from './egress.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, proxyFor, tlsTrustOptions, tunnelConnection, type EgressSettings } from './egress.ts';
 
 export interface ExchangeParameters {
   readonly baseUrl: string;
@@ -218,13 +218,16 @@ function postJson(context: AttemptContext, body: string, signal: AbortSignal): P
   // load Node's bundled undici (see agent/server.ts); https (TLS) is loaded only when used.
   const https = context.url.protocol === 'https:';
   const { request } = https ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
+  const trust = https ? tlsTrustOptions(context.egress) : {};
+  const proxy = proxyFor(context.url, context.egress);
+  // Through a proxy, the tunnel (CONNECT, then TLS to the endpoint) is the request's one connection.
+  const connection = proxy === undefined ? { agent: false as const, ...trust } : { createConnection: tunnelConnection(proxy, context.url, { trust, signal }) };
   return new Promise((resolve, reject) => {
     const req = request(context.url, {
       method: 'POST',
       headers: { ...EXCHANGE_HEADERS, 'content-length': Buffer.byteLength(body) },
-      agent: false,
       signal,
-      ...(https ? tlsTrustOptions(context.egress) : {}),
+      ...connection,
     });
     context.inFlight.add(req);
     req.once('close', () => context.inFlight.delete(req));

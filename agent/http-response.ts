@@ -3,6 +3,7 @@
  * and descriptions of transport failures that never include a request or response body.
  */
 import type { Clock } from '../runtime/clock.ts';
+import { WifError } from '../runtime/errors.ts';
 
 export interface BoundedBody {
   readonly bytes: Buffer;
@@ -98,6 +99,8 @@ export function errorCode(error: unknown): string | undefined {
  * These never carry request or response bodies (undici does not echo them).
  */
 export function describeTransportError(error: unknown): string {
+  // This project's own errors (an egress proxy's) already say what happened, safely.
+  if (error instanceof WifError) return error.message;
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;

@@ -16,7 +16,7 @@ import { ConfigError } from '../runtime/errors.ts';
 import { isRecord, nameRecord } from '../runtime/json.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from './contract.ts';
 import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from './http-response.ts';
-import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, tlsTrustOptions, type EgressSettings } from './egress.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, undiciConnectOption, type EgressSettings } from './egress.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
 
 export type IdentitySourceConfig =
@@ -345,15 +345,10 @@ function urlSource(config: UrlConfig, deps: IdentitySourceDeps): IdentityTokenSo
   // undici is loaded on the first read only: the sidecar's file source never needs it.
   let dispatcher: Promise<Agent> | undefined;
   const agent = (): Promise<Agent> =>
-    (dispatcher ??= import('undici').then(
-      (undici) =>
-        new undici.Agent({
-          connectTimeout: config.timeoutMs,
-          headersTimeout: config.timeoutMs,
-          bodyTimeout: config.timeoutMs,
-          connect: tlsTrustOptions(deps.egress ?? DIRECT_EGRESS),
-        }),
-    ));
+    (dispatcher ??= import('undici').then((undici) => {
+      const connect = undiciConnectOption(deps.egress ?? DIRECT_EGRESS, { timeoutMs: config.timeoutMs, clock: deps.clock, build: undici.buildConnector });
+      return new undici.Agent({ connectTimeout: config.timeoutMs, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs, connect });
+    }));
   return {
     kind: 'url',
     description: `url ${shown}${config.field === undefined ? '' : ` (field ${config.field})`}`,

@@ -17,6 +17,7 @@ import { parseAgentConfig, type AgentConfig, type ExchangeSettings } from './con
 import { createTokenExchanger, type TokenExchanger } from './exchange.ts';
 import { createTokenFileStore, type TokenFileStore } from './files.ts';
 import { createIdentityTokenSource } from './identity-sources.ts';
+import { describeEgress } from './egress.ts';
 import { METRICS_CONTENT_TYPE, createAgentMetrics, type AgentMetrics } from './metrics.ts';
 import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresher.ts';
 import { startHealthServer, type HealthServer } from './server.ts';
@@ -45,7 +46,14 @@ export function buildRefresher(
     events: deps.events,
   });
   deps.logger.info(
-    { version: VERSION, source: source.description, tokenEndpoint: new URL(config.exchange.baseUrl).origin, outputDir: deps.store.outputDir, audience: config.audience },
+    {
+      version: VERSION,
+      source: source.description,
+      tokenEndpoint: new URL(config.exchange.baseUrl).origin,
+      outputDir: deps.store.outputDir,
+      audience: config.audience,
+      egress: describeEgress(config.egress),
+    },
     'starting',
   );
   return { refresher, exchanger };

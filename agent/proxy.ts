@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool, buildConnector, type Dispatcher } from 'undici';
 import { Counter, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
@@ -17,7 +17,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
 import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
 import { errorCode, isTimeoutError, isUntrustedCertificateError } from './http-response.ts';
-import { DIRECT_EGRESS, tlsTrustOptions, type EgressSettings } from './egress.ts';
+import { DIRECT_EGRESS, EgressProxyError, undiciConnectOption, type EgressSettings } from './egress.ts';
 import type { StoredToken } from './files.ts';
 
 export interface ProxyTimeouts {
@@ -170,6 +170,7 @@ export function classifyUpstreamError(error: unknown): ProxyErrorAnswer {
   if (isUntrustedCertificateError(error)) {
     return { status: 502, type: 'api_error', message: `anthropic-wif proxy: the upstream API's certificate is not trusted (${code ?? 'TLS'}); see the anthropic-wif-agent container logs` };
   }
+  if (error instanceof EgressProxyError) return { status: 502, type: 'api_error', message: `anthropic-wif proxy: could not reach the upstream API: ${error.message}` };
   const what = code ?? 'connection failed';
   return { status: 502, type: 'api_error', message: `anthropic-wif proxy: could not reach the upstream API (${what})` };
 }
@@ -439,7 +440,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyIdleMs,
     keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
-    connect: tlsTrustOptions(options.egress ?? DIRECT_EGRESS),
+    connect: undiciConnectOption(options.egress ?? DIRECT_EGRESS, { timeoutMs: timeouts.connectMs, clock: options.clock, build: buildConnector }),
   });
   const runtime: ProxyRuntime = {
     pool,

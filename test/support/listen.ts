@@ -14,6 +14,8 @@ export interface ListenOptions {
   readonly port?: number;
   /** PEM serving certificate and key: https instead of http. */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** Drops every connection from another source address (e.g. only what a forward proxy relays). */
+  readonly acceptOnlyFrom?: string;
 }
 
 /** Creates and starts the server; resolves with it and its base URL (`http(s)://host:port`). */
@@ -23,6 +25,12 @@ export async function listenStandIn(
 ): Promise<{ server: Server; url: string }> {
   const listener: RequestListener = handler;
   const server: Server = options.tls === undefined ? createHttpServer(listener) : createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, listener);
+  const only = options.acceptOnlyFrom;
+  if (only !== undefined) {
+    server.on('connection', (socket) => {
+      if (socket.remoteAddress !== only) socket.destroy();
+    });
+  }
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -26,7 +26,7 @@ describe('agent config', () => {
       exchange: { baseUrl: 'https://api.anthropic.com', federationRuleId: 'fdrl_rule', organizationId: ORG, serviceAccountId: undefined, workspaceId: undefined },
       source: { kind: 'file', path: '/var/run/secrets/anthropic.com/token' },
       audience: 'https://api.anthropic.com',
-      egress: { extraCaCertificates: [] },
+      egress: { extraCaCertificates: [], httpsProxy: undefined, httpProxy: undefined, noProxy: [] },
       outputDir: '/var/run/anthropic',
       healthAddr: { host: undefined, port: 8424 },
       proxyAddr: undefined,

@@ -1,6 +1,8 @@
 /**
  * How the agent connects out: the extra CA bundle (`--ca-bundle-file`) as the config parser
- * reads it, and the trust options every outbound connection gets from it.
+ * reads it, the trust options every outbound connection gets from it, and the forward-proxy
+ * variables: which spelling wins, how NO_PROXY matches (as Go's httpproxy), and that a proxy's
+ * password never reaches a message or a log line.
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
@@ -8,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAgentConfig, parseTokenConfig, type AgentConfig } from '../../agent/config.ts';
-import { DIRECT_EGRESS, parsePemCertificates, tlsTrustOptions } from '../../agent/egress.ts';
+import { DIRECT_EGRESS, describeEgress, matchesNoProxy, parseForwardProxy, parseNoProxy, parsePemCertificates, proxyFor, tlsTrustOptions, type EgressSettings } from '../../agent/egress.ts';
+import { createLogger } from '../../runtime/logger.ts';
 import type { Env } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { createTestCa, type TestCa } from '../support/tls.ts';
@@ -107,7 +110,168 @@ describe('tlsTrustOptions', () => {
   });
 
   it('trusts the system roots plus the bundle', () => {
-    const { ca: trusted } = tlsTrustOptions({ extraCaCertificates: parsePemCertificates(ca.certPem) });
+    const { ca: trusted } = tlsTrustOptions({ ...DIRECT_EGRESS, extraCaCertificates: parsePemCertificates(ca.certPem) });
     expect(trusted).toEqual([...rootCertificates, ca.certPem.trim()]);
+  });
+});
+
+describe('NO_PROXY matching (Go httpproxy rules)', () => {
+  it.each([
+    // host exact, and a domain matching itself and its subdomains
+    { noProxy: 'example.com', host: 'example.com', port: '443', direct: true },
+    { noProxy: 'example.com', host: 'api.example.com', port: '443', direct: true },
+    { noProxy: 'example.com', host: 'notexample.com', port: '443', direct: false },
+    { noProxy: 'example.com', host: 'example.com.evil', port: '443', direct: false },
+    // a leading dot or `*.`: subdomains only, as Go
+    { noProxy: '.example.com', host: 'api.example.com', port: '443', direct: true },
+    { noProxy: '.example.com', host: 'example.com', port: '443', direct: false },
+    { noProxy: '*.example.com', host: 'a.b.example.com', port: '443', direct: true },
+    { noProxy: '*.example.com', host: 'example.com', port: '443', direct: false },
+    // case and spaces
+    { noProxy: ' Example.COM ', host: 'example.com', port: '443', direct: true },
+    // host:port
+    { noProxy: 'example.com:8443', host: 'example.com', port: '8443', direct: true },
+    { noProxy: 'example.com:8443', host: 'example.com', port: '443', direct: false },
+    { noProxy: '.svc:443', host: 'token.ns.svc', port: '443', direct: true },
+    // IPs, with and without port
+    { noProxy: '10.1.2.3', host: '10.1.2.3', port: '443', direct: true },
+    { noProxy: '10.1.2.3', host: '10.1.2.4', port: '443', direct: false },
+    { noProxy: '10.1.2.3:443', host: '10.1.2.3', port: '443', direct: true },
+    { noProxy: '10.1.2.3:443', host: '10.1.2.3', port: '8443', direct: false },
+    { noProxy: '2001:db8::1', host: '2001:db8::1', port: '443', direct: true },
+    { noProxy: '[2001:db8::1]:443', host: '2001:db8::1', port: '443', direct: true },
+    { noProxy: '[2001:db8::1]:443', host: '2001:db8::1', port: '80', direct: false },
+    { noProxy: '2001:db8:0:0::1', host: '2001:db8::1', port: '443', direct: true },
+    // CIDR
+    { noProxy: '10.0.0.0/8', host: '10.200.3.4', port: '443', direct: true },
+    { noProxy: '10.0.0.0/8', host: '11.0.0.1', port: '443', direct: false },
+    { noProxy: '10.9.9.9/8', host: '10.200.3.4', port: '443', direct: true },
+    { noProxy: '192.168.1.0/24', host: '192.168.2.1', port: '443', direct: false },
+    { noProxy: '2001:db8::/32', host: '2001:db8:ffff::1', port: '443', direct: true },
+    { noProxy: '2001:db8::/32', host: '2001:db9::1', port: '443', direct: false },
+    { noProxy: '10.0.0.0/8', host: 'ten.example', port: '443', direct: false },
+    // lists, `*`, entries Go skips
+    { noProxy: 'a.example,b.example', host: 'b.example', port: '443', direct: true },
+    { noProxy: 'a.example,,b.example', host: 'c.example', port: '443', direct: false },
+    { noProxy: '*', host: 'anything.example', port: '443', direct: true },
+    { noProxy: 'a.example,*', host: 'b.example', port: '443', direct: true },
+    { noProxy: ':443', host: 'example.com', port: '443', direct: false },
+    { noProxy: '10.0.0.0/99', host: '10.0.0.1', port: '443', direct: false },
+    { noProxy: '', host: 'example.com', port: '443', direct: false },
+  ])('NO_PROXY="$noProxy" and $host:$port: direct $direct', ({ noProxy, host, port, direct }) => {
+    expect(matchesNoProxy(parseNoProxy(noProxy), host, port)).toBe(direct);
+  });
+});
+
+const PROXY = parseForwardProxy('http://proxy.corp.example:3128', 'HTTPS_PROXY');
+const HTTP_PROXY = parseForwardProxy('http://plain.corp.example:8080', 'HTTP_PROXY');
+
+describe('proxyFor: which proxy a target goes through', () => {
+  const settings = (noProxy = ''): EgressSettings => ({ ...DIRECT_EGRESS, httpsProxy: PROXY, httpProxy: HTTP_PROXY, noProxy: parseNoProxy(noProxy) });
+  it.each([
+    { url: 'https://api.anthropic.com', noProxy: '', via: 'http://proxy.corp.example:3128' },
+    { url: 'http://api.example.com', noProxy: '', via: 'http://plain.corp.example:8080' },
+    { url: 'https://api.anthropic.com', noProxy: 'api.anthropic.com', via: undefined },
+    // the default port counts for host:port entries
+    { url: 'https://api.anthropic.com', noProxy: 'api.anthropic.com:443', via: undefined },
+    { url: 'https://api.anthropic.com:8443', noProxy: 'api.anthropic.com:443', via: 'http://proxy.corp.example:3128' },
+    { url: 'https://API.Anthropic.com', noProxy: 'api.anthropic.com', via: undefined },
+    { url: 'https://[2001:db8::5]:443', noProxy: '2001:db8::/64', via: undefined },
+    // loopback is never proxied, whatever NO_PROXY says
+    { url: 'https://localhost:8443', noProxy: '', via: undefined },
+    { url: 'http://127.0.0.1:8080', noProxy: '', via: undefined },
+    { url: 'https://127.3.2.1', noProxy: '', via: undefined },
+    { url: 'https://[::1]:8443', noProxy: '', via: undefined },
+  ])('$url with NO_PROXY="$noProxy" goes via $via', ({ url, noProxy, via }) => {
+    expect(proxyFor(new URL(url), settings(noProxy))?.origin).toBe(via);
+  });
+
+  it('uses no proxy for a scheme whose variable is unset: https never falls back to HTTP_PROXY', () => {
+    expect(proxyFor(new URL('https://api.anthropic.com'), { ...DIRECT_EGRESS, httpProxy: HTTP_PROXY })).toBeUndefined();
+    expect(proxyFor(new URL('http://api.example.com'), { ...DIRECT_EGRESS, httpsProxy: PROXY })).toBeUndefined();
+    expect(proxyFor(new URL('https://api.anthropic.com'), DIRECT_EGRESS)).toBeUndefined();
+  });
+});
+
+describe('parseForwardProxy', () => {
+  it.each([
+    { raw: 'http://proxy.corp.example:3128', origin: 'http://proxy.corp.example:3128', host: 'proxy.corp.example', port: 3128, authorization: undefined },
+    { raw: 'proxy.corp.example:3128', origin: 'http://proxy.corp.example:3128', host: 'proxy.corp.example', port: 3128, authorization: undefined },
+    { raw: 'http://proxy.corp.example', origin: 'http://proxy.corp.example', host: 'proxy.corp.example', port: 80, authorization: undefined },
+    { raw: 'http://10.0.0.1:3128/', origin: 'http://10.0.0.1:3128', host: '10.0.0.1', port: 3128, authorization: undefined },
+    { raw: 'http://[fd00::1]:3128', origin: 'http://[fd00::1]:3128', host: 'fd00::1', port: 3128, authorization: undefined },
+    { raw: 'http://user:pa%3Ass@proxy:3128', origin: 'http://proxy:3128', host: 'proxy', port: 3128, authorization: `Basic ${Buffer.from('user:pa:ss').toString('base64')}` },
+    { raw: 'http://user@proxy:3128', origin: 'http://proxy:3128', host: 'proxy', port: 3128, authorization: `Basic ${Buffer.from('user:').toString('base64')}` },
+  ])('$raw', ({ raw, origin, host, port, authorization }) => {
+    expect(parseForwardProxy(raw, 'HTTPS_PROXY')).toEqual({ origin, host, port, variable: 'HTTPS_PROXY', authorization });
+  });
+
+  it.each(['https://proxy:3128', 'socks5://proxy:1080', 'http://', 'http://pro xy:3128', 'http://proxy:99999', 'http://proxy\\@evil:1'])('refuses %s', (raw) => {
+    expect(() => parseForwardProxy(raw, 'HTTPS_PROXY')).toThrow('an http:// proxy URL such as http://proxy.example:3128 (https:// and socks proxies are not supported)');
+  });
+});
+
+describe('the proxy variables in the agent config', () => {
+  const egress = (env: Env): EgressSettings => agent([], env).egress;
+
+  it.each([
+    { env: { HTTPS_PROXY: 'http://upper:1' }, https: 'http://upper:1', http: undefined },
+    { env: { https_proxy: 'http://lower:1' }, https: 'http://lower:1', http: undefined },
+    { env: { HTTPS_PROXY: 'http://upper:1', https_proxy: 'http://lower:1' }, https: 'http://lower:1', http: undefined },
+    { env: { HTTPS_PROXY: 'http://upper:1', https_proxy: '' }, https: 'http://upper:1', http: undefined },
+    { env: { HTTP_PROXY: 'http://upper:2', http_proxy: 'http://lower:2' }, https: undefined, http: 'http://lower:2' },
+    { env: { HTTP_PROXY: 'http://plain:2' }, https: undefined, http: 'http://plain:2' },
+    { env: {}, https: undefined, http: undefined },
+  ])('$env gives https $https, http $http', ({ env, https, http }) => {
+    expect(egress(env).httpsProxy?.origin).toBe(https);
+    expect(egress(env).httpProxy?.origin).toBe(http);
+  });
+
+  it.each([
+    { env: { NO_PROXY: 'upper.example', no_proxy: 'lower.example' }, direct: 'lower.example', proxied: 'upper.example' },
+    { env: { NO_PROXY: 'upper.example' }, direct: 'upper.example', proxied: 'lower.example' },
+    { env: { NO_PROXY: 'upper.example', no_proxy: '' }, direct: 'upper.example', proxied: 'lower.example' },
+  ])('NO_PROXY spellings $env', ({ env, direct, proxied }) => {
+    const settings = egress({ ...env, HTTPS_PROXY: 'http://proxy:3128' });
+    expect(proxyFor(new URL(`https://${direct}`), settings)).toBeUndefined();
+    expect(proxyFor(new URL(`https://${proxied}`), settings)?.origin).toBe('http://proxy:3128');
+  });
+
+  it.each([
+    { env: { HTTPS_PROXY: 'https://user:hunter2@proxy:3128' }, variable: 'HTTPS_PROXY' },
+    { env: { https_proxy: 'socks5://user:hunter2@proxy:1080' }, variable: 'https_proxy' },
+    { env: { HTTP_PROXY: 'http://user:hunter2@pro xy:3128' }, variable: 'HTTP_PROXY' },
+  ])('exits 2 for $variable naming it and never its value', ({ env, variable }) => {
+    expect(() => agent([], env)).toThrow(
+      new ConfigError(`invalid ${variable}: expected an http:// proxy URL such as http://proxy.example:3128 (https:// and socks proxies are not supported); the value is not shown, as it may hold a password`),
+    );
+  });
+
+  it('reads them for `token` too', () => {
+    const parsed = parseTokenConfig([], { ...BASE, HTTPS_PROXY: 'http://proxy:3128', NO_PROXY: '.svc' });
+    expect(parsed.help ? undefined : parsed.config.egress.httpsProxy?.origin).toBe('http://proxy:3128');
+  });
+
+  it('documents them in both helps', () => {
+    for (const help of [parseAgentConfig(['--help'], {}), parseTokenConfig(['--help'], {})]) {
+      expect(help.help ? help.text : '').toContain('Egress: https_proxy/HTTPS_PROXY names an http:// forward proxy for https targets (CONNECT),');
+    }
+  });
+
+  it('keeps the password out of log lines, even when the whole settings object is logged', () => {
+    const settings = egress({ HTTPS_PROXY: 'http://wif-user:hunter2-secret@proxy:3128' });
+    const basic = Buffer.from('wif-user:hunter2-secret').toString('base64');
+    expect(settings.httpsProxy?.authorization).toBe(`Basic ${basic}`);
+    const lines: string[] = [];
+    const logger = createLogger({ name: 'test', destination: { write: (line: string) => lines.push(line) } });
+    logger.info({ egress: describeEgress(settings) }, 'starting');
+    logger.info({ settings }, 'a careless line');
+    expect(lines.length).toBe(2);
+    expect(lines[0]).toContain('"httpsProxy":"http://proxy:3128"');
+    for (const line of lines) {
+      expect(line).not.toContain('hunter2');
+      expect(line).not.toContain(basic);
+      expect(line).not.toContain('wif-user');
+    }
   });
 });

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AgentEnv, Annotation, ContainerName, Metric, OutputFile, Path, SdkEnv, VolumeName } from '../../agent/contract.ts';
+import { AgentEnv, Annotation, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../agent/contract.ts';
 import { AGENT_SPECS, TOKEN_SPECS } from '../../agent/config.ts';
 import { DOCTOR_OPTIONS } from '../../agent/doctor.ts';
 import { ISSUER_OPTIONS } from '../../agent/issuer.ts';
@@ -38,6 +38,7 @@ describe('README reference', () => {
       ...Object.values(OutputFile),
       ...Object.values(SdkEnv).filter((name) => name !== SdkEnv.profile),
       ...Object.values(AgentEnv),
+      ...Object.values(ProxyEnv).flat(),
       ...Object.values(Metric),
     ];
     expect(names.filter((name) => !README.includes(name))).toEqual([]);
