@@ -1,8 +1,8 @@
 /**
  * Egress through a real forward proxy (Debian's tinyproxy on 127.0.0.1), with the real CLI.
  *
- * The agent never proxies loopback targets, so the stand-ins listen on this host's own
- * non-loopback address, over https with a test CA (the agent sends a JWT only over https
+ * The agent never proxies loopback targets, so the stand-ins listen on a non-loopback address
+ * that exists only on this machine (hostAddress: a port-less bridge the test creates), over https with a test CA (the agent sends a JWT only over https
  * off loopback). tinyproxy binds its outgoing side to 127.0.0.1: a stand-in that accepts only
  * connections from 127.0.0.1 is reachable only through the proxy, and one that accepts only
  * connections from the host address is reachable only directly.

@@ -1,14 +1,13 @@
 /**
  * A real HTTP forward proxy for egress tests: Debian's tinyproxy, started in the foreground
  * on 127.0.0.1 with a generated config. It binds its outgoing connections to 127.0.0.1, so a
- * stand-in on the host's own non-loopback address can tell a relayed connection (from
+ * stand-in on a local non-loopback test address (hostAddress) can tell a relayed connection (from
  * 127.0.0.1) from a direct one (from that address). Not installed means the test fails: CI
  * installs it (.ci/run), and an egress test that silently skipped would prove nothing.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
 export interface Tinyproxy {
@@ -38,13 +37,25 @@ export function requireTinyproxy(): string {
   return path;
 }
 
-/** An address of this host that is not loopback (the agent never proxies loopback targets). */
+/** A bridge with no ports, made by the tests: its address exists only on this machine and no route leads anywhere. */
+const TEST_INTERFACE = 'awi-egress0';
+const TEST_ADDRESS = '10.245.0.1';
+
+/**
+ * A non-loopback address of this host for the stand-ins (the agent never proxies loopback
+ * targets): TEST_ADDRESS on a port-less bridge the tests create once (root; iproute2), so that
+ * nothing listens on an address another machine could reach.
+ */
 export function hostAddress(): string {
-  for (const addresses of Object.values(networkInterfaces())) {
-    const found = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
-    if (found !== undefined) return found.address;
+  const shown = spawnSync('ip', ['-4', '-o', 'addr', 'show', 'dev', TEST_INTERFACE], { encoding: 'utf8' });
+  if (shown.status === 0 && shown.stdout.includes(`${TEST_ADDRESS}/`)) return TEST_ADDRESS;
+  for (const args of [['link', 'add', TEST_INTERFACE, 'type', 'bridge'], ['addr', 'add', `${TEST_ADDRESS}/32`, 'dev', TEST_INTERFACE], ['link', 'set', TEST_INTERFACE, 'up']]) {
+    const done = spawnSync('ip', args, { encoding: 'utf8' });
+    if (done.status !== 0 && !done.stderr.includes('File exists')) {
+      throw new Error(`the egress proxy tests need the local test address ${TEST_ADDRESS} on a bridge ${TEST_INTERFACE} (run as root with iproute2): ip ${args.join(' ')}: ${done.stderr.trim()}`);
+    }
   }
-  throw new Error('the egress proxy tests need a non-loopback IPv4 address on this host, and none was found');
+  return TEST_ADDRESS;
 }
 
 /** A port nothing listens on (bound, then released). */
