@@ -81,8 +81,13 @@ describe('webhook rolling restart', () => {
     expect(replicas).toBeGreaterThanOrEqual(2);
     const before = new Set((await webhookPods()).map((p) => p.metadata.uid));
     await kubectl(env, ['rollout', 'restart', '-n', RELEASE_NAMESPACE, `deployment/${WEBHOOK_DEPLOYMENT}`]);
+    // Done when the rollout is complete and every old pod is gone (terminating pods still
+    // answer until their preStop delay ends: that window is the one to test).
     let rolledOut = false;
-    const rollout = kubectl(env, ['rollout', 'status', '-n', RELEASE_NAMESPACE, `deployment/${WEBHOOK_DEPLOYMENT}`, '--timeout=300s']).finally(() => {
+    const rollout = (async (): Promise<void> => {
+      await kubectl(env, ['rollout', 'status', '-n', RELEASE_NAMESPACE, `deployment/${WEBHOOK_DEPLOYMENT}`, '--timeout=300s']);
+      await eventually('the old webhook pods to be gone', async () => ((await webhookPods()).some((p) => before.has(p.metadata.uid)) ? undefined : true), 180_000);
+    })().finally(() => {
       rolledOut = true;
     });
     const results: { ok: boolean; injected: boolean; error?: string }[] = [];
@@ -95,9 +100,10 @@ describe('webhook rolling restart', () => {
       }
     };
     await Promise.all([loop(1), loop(2), rollout]);
-    const after = (await webhookPods()).filter((p) => p.status.phase === 'Running');
+    const after = await webhookPods();
     // Every webhook pod was replaced.
     expect(after.some((p) => before.has(p.metadata.uid))).toBe(false);
+    expect(after).toHaveLength(replicas);
     expect(results.length).toBeGreaterThanOrEqual(20);
     expect(results.filter((r) => !r.ok)).toEqual([]);
     expect(results.every((r) => r.injected)).toBe(true);

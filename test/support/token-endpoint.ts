@@ -108,7 +108,18 @@ export type DenialReason =
   | 'jti_reused';
 
 export type TokenEndpointEvent =
-  | { readonly outcome: 'success'; readonly atMs: number; readonly requestId: string; readonly ruleId: string; readonly subject: string; readonly jti: string | undefined; readonly lifetimeSeconds: number }
+  | {
+      readonly outcome: 'success';
+      readonly atMs: number;
+      readonly requestId: string;
+      readonly ruleId: string;
+      readonly subject: string;
+      readonly jti: string | undefined;
+      readonly lifetimeSeconds: number;
+      /** The verified assertion's `iat` and `exp` (Unix seconds), when it has them. */
+      readonly assertionIat: number | undefined;
+      readonly assertionExp: number | undefined;
+    }
   | { readonly outcome: 'denied'; readonly atMs: number; readonly requestId: string; readonly reason: DenialReason; readonly status: number; readonly detail: string; readonly jti: string | undefined }
   | { readonly outcome: 'scripted'; readonly atMs: number; readonly requestId: string | undefined; readonly status: number };
 
@@ -310,7 +321,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
       scope: rule.scope ?? 'workspace:developer',
     };
     issuedTokens.push(issued);
-    events.push({ outcome: 'success', atMs: nowMs, requestId, ruleId: rule.id, subject: issued.subject, jti, lifetimeSeconds: expiresIn });
+    events.push({ outcome: 'success', atMs: nowMs, requestId, ruleId: rule.id, subject: issued.subject, jti, lifetimeSeconds: expiresIn, assertionIat: payload.iat, assertionExp: payload.exp });
     return issued;
   }
 

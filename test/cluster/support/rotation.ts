@@ -19,7 +19,15 @@ export const ROTATION_DEPLOYMENT = 'rotation-app';
 export interface RotationRecords {
   readonly podName: string;
   readonly podCreatedAtMs: number;
-  readonly exchanges: readonly { readonly atMs: number; readonly outcome: string; readonly jti?: string; readonly subject?: string; readonly reason?: string }[];
+  readonly exchanges: readonly {
+    readonly atMs: number;
+    readonly outcome: string;
+    readonly jti?: string;
+    readonly subject?: string;
+    readonly reason?: string;
+    /** The projected JWT's iat (Unix seconds): when the kubelet issued it. */
+    readonly assertionIat?: number;
+  }[];
   readonly issued: readonly { readonly issuedAtMs: number; readonly expiresAtMs: number; readonly jti?: string; readonly subject: string }[];
   readonly calls: readonly { readonly atMs: number; readonly status: number; readonly tokenIndex: number }[];
 }
@@ -29,8 +37,16 @@ export interface RotationScenario {
   stop(): Promise<void>;
 }
 
+/**
+ * The rule's lifetime. Minted lifetime = min(this, 2 × the JWT's remaining life), so 800 s, and
+ * the refresher's spread delay after a rotation (half the spare time beyond its 180 s margin)
+ * is at most ~70 s: the second exchange comes within ~650 s of the first, with >150 s left on
+ * the first token. With a 3600 s rule it could come as late as ~780 s.
+ */
+export const ROTATION_RULE_LIFETIME_S = 800;
+
 export async function startRotationScenario(env: ClusterEnv): Promise<RotationScenario> {
-  const anthropic = await startAnthropicStandIns(env, [suiteRule(NAMESPACE_PREFIX)], ROTATION_PORT);
+  const anthropic = await startAnthropicStandIns(env, [suiteRule(NAMESPACE_PREFIX, ROTATION_RULE_LIFETIME_S)], ROTATION_PORT);
   await createTestNamespace(env, 'rotation', (await suiteCa()).certPem);
   const pod = await rollOut(
     env,
@@ -47,7 +63,7 @@ export async function startRotationScenario(env: ClusterEnv): Promise<RotationSc
         atMs: e.atMs,
         outcome: e.outcome,
         ...(e.outcome === 'scripted' ? {} : { jti: e.jti }),
-        ...(e.outcome === 'success' ? { subject: e.subject } : {}),
+        ...(e.outcome === 'success' ? { subject: e.subject, assertionIat: e.assertionIat } : {}),
         ...(e.outcome === 'denied' ? { reason: e.reason } : {}),
       })),
       issued: issued.map((t) => ({ issuedAtMs: t.issuedAtMs, expiresAtMs: t.expiresAtMs, jti: t.jti, subject: t.subject })),
