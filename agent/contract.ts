@@ -290,6 +290,12 @@ export const Limit = {
   /** SIGTERM: the agent exits within 5 s, the webhook within 10 s. */
   agentShutdownMs: 5_000,
   webhookShutdownMs: 10_000,
+  /**
+   * Nesting of objects and arrays in an admission body (the envelope counts): a real Pod
+   * needs about 20 (its managedFields mirror its deepest field), so a deeper body is hostile and
+   * gets a 400 before any walk over it can recurse.
+   */
+  admissionJsonMaxDepth: 100,
 } as const;
 
 // ---------------------------------------------------------------------------------------
