@@ -66,12 +66,8 @@ export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
   return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && jsonEqual(a[key] as JsonValue, b[key] as JsonValue));
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACE = 0x7d;
-const CLOSE_BRACKET = 0x5d;
+/** The bytes that delimit JSON strings and nesting. */
+const Byte = { quote: 0x22, backslash: 0x5c, openBrace: 0x7b, openBracket: 0x5b, closeBrace: 0x7d, closeBracket: 0x5d } as const;
 
 /**
  * Whether UTF-8 JSON text nests objects and arrays deeper than `maxDepth`: one pass over the
@@ -84,13 +80,13 @@ export function nestsDeeperThan(bytes: Uint8Array, maxDepth: number): boolean {
   for (let i = 0; i < bytes.length; i += 1) {
     const byte = bytes[i];
     if (inString) {
-      if (byte === BACKSLASH) i += 1;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) inString = true;
-    else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+      if (byte === Byte.backslash) i += 1;
+      else if (byte === Byte.quote) inString = false;
+    } else if (byte === Byte.quote) inString = true;
+    else if (byte === Byte.openBrace || byte === Byte.openBracket) {
       depth += 1;
       if (depth > maxDepth) return true;
-    } else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) depth -= 1;
+    } else if (byte === Byte.closeBrace || byte === Byte.closeBracket) depth -= 1;
   }
   return false;
 }

@@ -4,6 +4,7 @@
  * socket, and connections past `maxConnections` are closed at accept. The defaults and a
  * flood against the real webhook are in test/integration/webhook-connections.test.ts.
  */
+import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Default, HttpPath } from '../../agent/contract.ts';
+import { Default, HttpPath, Limit } from '../../agent/contract.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { createWebhookMetrics } from '../../webhook/metrics.ts';
 import { createWebhookServer, type WebhookConnectionLimits, type WebhookServer } from '../../webhook/server.ts';
@@ -198,14 +199,29 @@ describe('maxConnections', () => {
 });
 
 describe('the default limits', () => {
-  it('are about 10 s for headers and the whole request, checked every second, with a bounded number of connections', () => {
-    expect(Default.webhookConnectionLimits).toEqual({
-      maxConnections: 1024,
-      handshakeTimeoutMs: 10_000,
-      headersTimeoutMs: 10_000,
-      requestTimeoutMs: 10_000,
-      keepAliveTimeoutMs: 120_000,
-      timeoutCheckIntervalMs: 1_000,
-    });
+  const limits = Default.webhookConnectionLimits;
+  const seconds = (ms: number): string => `${String(ms / 1000)} s`;
+
+  it('fit the API server: a request arrives within its 10 s admission timeout, and it closes idle connections first', () => {
+    // Node refuses a headers timeout longer than the request timeout.
+    expect(limits.headersTimeoutMs).toBeLessThanOrEqual(limits.requestTimeoutMs);
+    expect(limits.requestTimeoutMs).toBeLessThanOrEqual(10_000);
+    // The API server's HTTP client drops idle connections after 90 s.
+    expect(limits.keepAliveTimeoutMs).toBeGreaterThan(90_000);
+    expect(limits.timeoutCheckIntervalMs).toBeLessThan(limits.headersTimeoutMs);
+  });
+
+  it('are the ones the README states', () => {
+    expect(seconds(limits.timeoutCheckIntervalMs)).toBe('1 s');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const rows = [
+      `| Open connections | ${String(limits.maxConnections)}, TLS handshakes included |`,
+      `| TLS handshake | ${seconds(limits.handshakeTimeoutMs)} |`,
+      `| Request line and headers | ${seconds(limits.headersTimeoutMs)}, checked every second |`,
+      `| Whole request, body included | ${seconds(limits.requestTimeoutMs)} |`,
+      `| Idle keep-alive connection | ${seconds(limits.keepAliveTimeoutMs)} `,
+      `| Nesting of objects and arrays in the body | ${String(Limit.admissionJsonMaxDepth)} levels `,
+    ];
+    expect(rows.filter((row) => !readme.includes(row))).toEqual([]);
   });
 });
