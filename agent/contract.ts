@@ -234,6 +234,26 @@ export const Default = {
   webhookBodyLimitBytes: 4 * 1024 * 1024,
   /** How often `--native-sidecar auto` re-reads the API server version. */
   clusterVersionRecheckSeconds: 600,
+  /**
+   * The webhook's HTTPS connection limits (issue #16: 5,000 connections whose headers never
+   * finished all stayed open, and the process grew past the chart's 256Mi). The API server
+   * waits 10 s for an admission by default (30 s at most): a request still arriving after
+   * that is answered for nobody.
+   */
+  webhookConnectionLimits: {
+    /** Open connections, TLS handshakes included; the next one is closed at accept. */
+    maxConnections: 1024,
+    /** The TLS handshake must finish within this. */
+    handshakeTimeoutMs: 10_000,
+    /** The request line and headers must arrive within this (answered 408, then closed). */
+    headersTimeoutMs: 10_000,
+    /** The whole request, body included, must arrive within this. */
+    requestTimeoutMs: 10_000,
+    /** The API server keeps admission connections open up to 90 s idle; outlive that, so it closes first. */
+    keepAliveTimeoutMs: 120_000,
+    /** How often the header and request timeouts are checked (Node's 30 s would let a slow client stay 40 s). */
+    timeoutCheckIntervalMs: 1_000,
+  },
   /** The webhook's minimum TLS version (`--tls-min-version`). */
   webhookTlsMinVersion: '1.2',
   /** `--service-account-lookup`: consult ServiceAccount annotations (needs the API server). */
@@ -309,6 +329,12 @@ export const Limit = {
   /** SIGTERM: the agent exits within 5 s, the webhook within 10 s. */
   agentShutdownMs: 5_000,
   webhookShutdownMs: 10_000,
+  /**
+   * Nesting of objects and arrays in an admission body (the envelope counts): a real Pod
+   * needs about 20 (its managedFields mirror its deepest field), so a deeper body is hostile and
+   * gets a 400 before any walk over it can recurse.
+   */
+  admissionJsonMaxDepth: 100,
 } as const;
 
 // ---------------------------------------------------------------------------------------
