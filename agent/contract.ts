@@ -199,6 +199,8 @@ export const ClaudeCodeEnv = {
   maxRetries: 'CLAUDE_CODE_MAX_RETRIES',
   /** How long Claude Code caches `apiKeyHelper`'s output. */
   apiKeyHelperTtlMs: 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS',
+  /** Extra `anthropic-beta` values Claude Code sends (comma-separated). */
+  betas: 'ANTHROPIC_BETAS',
 } as const;
 
 /** Claude Code's settings (`~/.claude/settings.json`) the README's Claude Code section names. */

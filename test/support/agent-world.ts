@@ -107,16 +107,22 @@ export interface AgentAwaitingRotation {
  * refresher's margin) the rotated JWT is then exchanged without a spreading delay.
  */
 export async function startAgentAwaitingRotation(world: AgentWorld, args: readonly string[] = []): Promise<AgentAwaitingRotation> {
-  const first = await runCli(['token', '--identity-token-file', world.kubelet.tokenPath, '--output-dir', world.outputDir], { env: world.env });
-  if (first.code !== 0) throw new Error(`anthropic-wif token exited ${String(first.code)}: ${first.stderr}`);
+  const token = await writeFirstToken(world);
   const statePath = join(world.outputDir, OutputFile.state);
   const state = JSON.parse(await readFile(statePath, 'utf8')) as { atMs: number };
   await writeFile(statePath, JSON.stringify({ ...state, atMs: state.atMs - 3_600_000 }), { mode: FileMode.state });
   const agent = startAgent(world, args);
   await agent.waitForJson((line) => line.msg === 'adopted the access token already on disk');
+  return { agent, token };
+}
+
+/** `anthropic-wif token --output-dir`: one exchange of the current JWT into the world's output files; resolves with the token. */
+export async function writeFirstToken(world: AgentWorld): Promise<string> {
+  const first = await runCli(['token', '--identity-token-file', world.kubelet.tokenPath, '--output-dir', world.outputDir], { env: world.env });
+  if (first.code !== 0) throw new Error(`anthropic-wif token exited ${String(first.code)}: ${first.stderr}`);
   const token = world.endpoint.issuedTokens[0]?.accessToken;
   if (token === undefined) throw new Error('anthropic-wif token left no issued token');
-  return { agent, token };
+  return token;
 }
 
 export interface HttpAnswer {

@@ -131,8 +131,7 @@ export interface ClaudeCodeRunOptions {
   readonly timeoutMs?: number;
 }
 
-/** `claude -p <prompt>` headless, with nothing of the test runner's environment but PATH. */
-export function runClaudeCode(options: ClaudeCodeRunOptions): Promise<ClaudeCodeRun> {
+function claudeCodeEnv(options: ClaudeCodeRunOptions | ClaudeCodeSessionOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: options.home.home,
@@ -143,7 +142,12 @@ export function runClaudeCode(options: ClaudeCodeRunOptions): Promise<ClaudeCode
     [EgressProxyEnv.noProxy]: '127.0.0.1,localhost',
   };
   for (const [name, value] of Object.entries(options.env)) if (value !== undefined) env[name] = value;
-  const child = spawn(options.binary, ['-p', options.prompt], { cwd: options.home.workspace, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return env;
+}
+
+/** `claude -p <prompt>` headless, with nothing of the test runner's environment but PATH. */
+export function runClaudeCode(options: ClaudeCodeRunOptions): Promise<ClaudeCodeRun> {
+  const child = spawn(options.binary, ['-p', options.prompt], { cwd: options.home.workspace, env: claudeCodeEnv(options), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -156,4 +160,62 @@ export function runClaudeCode(options: ClaudeCodeRunOptions): Promise<ClaudeCode
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export type ClaudeCodeSessionOptions = Omit<ClaudeCodeRunOptions, 'prompt'>;
+
+/** The `result` line Claude Code prints at the end of each turn (`--output-format stream-json`). */
+export interface ClaudeCodeTurnResult {
+  readonly subtype: string;
+  readonly isError: boolean;
+  readonly result: string;
+}
+
+export interface ClaudeCodeSession {
+  /** Sends one user turn and resolves with its result. */
+  turn(prompt: string): Promise<ClaudeCodeTurnResult>;
+  /** Closes stdin and resolves with the exit code. */
+  close(): Promise<number | null>;
+}
+
+/**
+ * One long-lived `claude -p` process taking user turns on stdin (`--input-format
+ * stream-json`), as an agent session that outlives a token would.
+ */
+export function startClaudeCodeSession(options: ClaudeCodeSessionOptions): ClaudeCodeSession {
+  const args = ['-p', '--input-format', 'stream-json', '--output-format', 'stream-json', '--verbose'];
+  const child = spawn(options.binary, args, { cwd: options.home.workspace, env: claudeCodeEnv(options), stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+  const waiting: ((result: ClaudeCodeTurnResult) => void)[] = [];
+  let pending = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    pending += chunk;
+    for (let newline = pending.indexOf('\n'); newline !== -1; newline = pending.indexOf('\n')) {
+      const line = JSON.parse(pending.slice(0, newline)) as { type?: string; subtype?: string; is_error?: boolean; result?: string };
+      pending = pending.slice(newline + 1);
+      if (line.type === 'result') waiting.shift()?.({ subtype: line.subtype ?? '', isError: line.is_error === true, result: line.result ?? '' });
+    }
+  });
+  child.stderr.resume();
+  return {
+    turn: (prompt) =>
+      new Promise((resolve, reject) => {
+        waiting.push(resolve);
+        exited.then(
+          (code) => {
+            reject(new Error(`claude exited ${String(code)} before the turn ended`));
+          },
+          reject,
+        );
+        child.stdin.write(`${JSON.stringify({ type: 'user', message: { role: 'user', content: prompt } })}\n`);
+      }),
+    close: async () => {
+      child.stdin.end();
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
 }
