@@ -189,7 +189,7 @@ export const EgressProxyEnv = {
   noProxy: 'NO_PROXY',
 } as const;
 
-/** Claude Code's own variables and settings the README's Claude Code section names. */
+/** Claude Code's own variables that the README names and the Claude Code tests set. */
 export const ClaudeCodeEnv = {
   /** `1`: no telemetry, error reports or update checks (headless and offline runs). */
   disableNonessentialTraffic: 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC',
@@ -203,7 +203,7 @@ export const ClaudeCodeEnv = {
   betas: 'ANTHROPIC_BETAS',
 } as const;
 
-/** Claude Code's settings (`~/.claude/settings.json`) the README's Claude Code section names. */
+/** Claude Code's settings (`~/.claude/settings.json`) that the README names. */
 export const ClaudeCodeSetting = {
   /** A command whose output Claude Code sends as an API key (`X-Api-Key`). */
   apiKeyHelper: 'apiKeyHelper',

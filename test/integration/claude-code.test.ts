@@ -2,8 +2,9 @@
  * The real Claude Code CLI (`claude -p`, installed from npm into the cache outside the
  * repository) in each way the README's Claude Code section describes, against the real agent
  * and a Messages stand-in that treats OAuth tokens as the real API does: Bearer only, with
- * the `oauth-2025-04-20` beta, and never as `X-Api-Key`. Each way that works is run again
- * after a rotation, with the old token revoked at the stand-in. A long session is in
+ * the `oauth-2025-04-20` beta, and never as `X-Api-Key`. Each way the README recommends is run
+ * again after a rotation, with the old token revoked at the stand-in; the last test shows that
+ * the egress trap behind every run does catch traffic beyond loopback. A long session is in
  * claude-code-session.test.ts.
  */
 import { readFile, readdir } from 'node:fs/promises';
@@ -25,9 +26,10 @@ import {
   tokenOnDisk,
   useClaudeCode,
 } from '../support/claude-code-world.ts';
-import type { Env } from '../support/cli.ts';
 import { OAuthRefusal, type RecordedMessagesRequest } from '../support/messages-endpoint.ts';
 
+/** Where Claude Code's nonessential traffic goes, as a CONNECT target. */
+const ANTHROPIC_API_ORIGIN = 'api.anthropic.com:443';
 /** How often one `claude -p` runs apiKeyHelper and calls the API before it gives up on a 401. */
 const HELPER_ATTEMPTS = 3;
 /** What Claude Code prints when the API refuses the key its apiKeyHelper gave. */
@@ -91,18 +93,14 @@ describe(`the real Claude Code ${CLAUDE_CODE_VERSION}`, { timeout: 60_000 }, () 
     for (const secret of s.w.secrets()) expect(agent.stdout() + agent.stderr()).not.toContain(secret);
   });
 
-  it('CLAUDE_CODE_OAUTH_TOKEN, read from the token file for each run: Bearer with the OAuth beta, before and after a rotation', async (ctx) => {
+  it('CLAUDE_CODE_OAUTH_TOKEN, set from the token file for one run: Bearer with the OAuth beta', async (ctx) => {
     const s = await startClaudeCodeWorld(ctx, binary());
-    const { token: first } = await startAgentFor(s);
-    const oauthEnv = async (): Promise<Env> => ({ [SdkEnv.baseUrl]: s.api.url, [ClaudeCodeEnv.oauthToken]: await readFile(join(s.w.outputDir, OutputFile.token), 'utf8') });
+    const token = await writeFirstToken(s.w);
 
-    expectAnswered(await claude(s, await oauthEnv()));
-    const second = await rotate(s.w, first);
-    expectAnswered(await claude(s, await oauthEnv()));
+    expectAnswered(await claude(s, { [SdkEnv.baseUrl]: s.api.url, [ClaudeCodeEnv.oauthToken]: await readFile(join(s.w.outputDir, OutputFile.token), 'utf8') }));
 
-    expect(s.api.requests).toHaveLength(2);
-    expectOAuthCall(s.api.requests[0], first);
-    expectOAuthCall(s.api.requests[1], second);
+    expect(s.api.requests).toHaveLength(1);
+    expectOAuthCall(s.api.requests[0], token);
     expect(s.trap.attempts).toEqual([]);
   });
 
@@ -129,5 +127,20 @@ describe(`the real Claude Code ${CLAUDE_CODE_VERSION}`, { timeout: 60_000 }, () 
     expect(withOAuthBeta(refusedAsDocumented)).toEqual([false, false, false]);
     expect(withOAuthBeta(refusedWithBeta)).toEqual([true, true, true]);
     expect(s.trap.attempts).toEqual([]);
+  });
+
+  it('the egress trap catches what Claude Code sends beyond loopback: with nonessential traffic allowed, it tries api.anthropic.com', async (ctx) => {
+    const s = await startClaudeCodeWorld(ctx, binary());
+    const token = await writeFirstToken(s.w);
+
+    expectAnswered(await claude(s, { ...fileModeEnv(s), [ClaudeCodeEnv.disableNonessentialTraffic]: undefined }));
+
+    // It also asks the base URL for its bootstrap settings (404 here), with the same token.
+    expectOAuthCall(
+      s.api.requests.find((request) => request.path === CLAUDE_CODE_PATH),
+      token,
+    );
+    expect(s.trap.attempts.length).toBeGreaterThan(0);
+    expect(new Set(s.trap.attempts)).toEqual(new Set([ANTHROPIC_API_ORIGIN]));
   });
 });

@@ -125,7 +125,7 @@ export interface ClaudeCodeRunOptions {
   readonly home: ClaudeCodeHome;
   /** The egress trap's URL, given as the proxy for everything but loopback. */
   readonly egressProxyUrl: string;
-  /** What the pod would set (ANTHROPIC_BASE_URL, ANTHROPIC_CONFIG_DIR…). */
+  /** What the pod would set (ANTHROPIC_BASE_URL, ANTHROPIC_CONFIG_DIR…); undefined unsets a default. */
   readonly env: Env;
   readonly prompt: string;
   readonly timeoutMs?: number;
@@ -141,7 +141,10 @@ function claudeCodeEnv(options: ClaudeCodeRunOptions | ClaudeCodeSessionOptions)
     [EgressProxyEnv.httpProxy]: options.egressProxyUrl,
     [EgressProxyEnv.noProxy]: '127.0.0.1,localhost',
   };
-  for (const [name, value] of Object.entries(options.env)) if (value !== undefined) env[name] = value;
+  for (const [name, value] of Object.entries(options.env)) {
+    if (value === undefined) Reflect.deleteProperty(env, name);
+    else env[name] = value;
+  }
   return env;
 }
 
