@@ -201,6 +201,26 @@ export const RESERVED_ENV_PREFIX = 'ANTHROPIC_';
 /** A variable name the webhook injects for the user: a C identifier, as shells and most programs expect. */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Claude Code's own variables that the README names and the Claude Code tests set. */
+export const ClaudeCodeEnv = {
+  /** `1`: no telemetry, error reports or update checks (headless and offline runs). */
+  disableNonessentialTraffic: 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC',
+  /** An OAuth token, read once when Claude Code starts (so it never sees a rotation). */
+  oauthToken: 'CLAUDE_CODE_OAUTH_TOKEN',
+  /** Retries of a failed API call (the tests set 0: a refusal fails at once, not after minutes of backoff). */
+  maxRetries: 'CLAUDE_CODE_MAX_RETRIES',
+  /** How long Claude Code caches `apiKeyHelper`'s output. */
+  apiKeyHelperTtlMs: 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS',
+  /** Extra `anthropic-beta` values Claude Code sends (comma-separated). */
+  betas: 'ANTHROPIC_BETAS',
+} as const;
+
+/** Claude Code's settings (`~/.claude/settings.json`) that the README names. */
+export const ClaudeCodeSetting = {
+  /** A command whose output Claude Code sends as an API key (`X-Api-Key`). */
+  apiKeyHelper: 'apiKeyHelper',
+} as const;
+
 /** GitHub Actions' OIDC request variables (for the `github-actions` URL preset). */
 export const GithubActionsEnv = {
   requestUrl: 'ACTIONS_ID_TOKEN_REQUEST_URL',
