@@ -70,7 +70,7 @@ export async function startClaudeCodeWorld(ctx: TestContext, binary: string, opt
   const trap = await startEgressTrap();
   ctx.onTestFinished(() => trap.close());
   const home = await createClaudeCodeHome(options.settings?.(w));
-  ctx.onTestFinished(() => rm(home.home, { recursive: true, force: true }));
+  ctx.onTestFinished(() => rm(home.home, { recursive: true, force: true, maxRetries: 3 }));
   return { ctx, binary, w, api, trap, home };
 }
 

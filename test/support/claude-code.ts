@@ -7,10 +7,10 @@
  * package npm picked among its optionalDependencies (`@anthropic-ai/claude-code-linux-x64`…).
  * The install skips scripts and runs that platform package's `claude` directly.
  *
- * Each run gets a fresh HOME (so no user's settings or login is read), a clean environment,
- * no nonessential traffic, no retries (a refused call fails at once instead of backing off
- * for minutes), and an egress trap as its proxy: loopback is reached directly, anything else
- * is refused and recorded.
+ * Each run gets a fresh HOME (so no user's settings or login is read) that also holds its
+ * TMPDIR, a clean environment, no nonessential traffic, no retries (a refused call fails at
+ * once instead of backing off for minutes), and an egress trap as its proxy: loopback is
+ * reached directly, anything else is refused and recorded.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -100,18 +100,22 @@ export interface ClaudeCodeHome {
   readonly home: string;
   /** The working directory of each run, inside `home`. */
   readonly workspace: string;
+  /** Its TMPDIR, inside `home` (it leaves probe directories in the temporary directory). */
+  readonly tmp: string;
 }
 
-/** A fresh HOME with a workspace, and Claude Code's user settings when given. */
+/** A fresh HOME with a workspace and a temporary directory, and Claude Code's user settings when given. */
 export async function createClaudeCodeHome(settings?: Readonly<Record<string, unknown>>): Promise<ClaudeCodeHome> {
   const home = await mkdtemp(join(tmpdir(), 'wif-claude-home-'));
   const workspace = join(home, 'workspace');
+  const tmp = join(home, 'tmp');
   await mkdir(workspace);
+  await mkdir(tmp);
   if (settings !== undefined) {
     await mkdir(join(home, '.claude'));
     await writeFile(join(home, '.claude', 'settings.json'), JSON.stringify(settings));
   }
-  return { home, workspace };
+  return { home, workspace, tmp };
 }
 
 export interface ClaudeCodeRun {
@@ -135,6 +139,7 @@ function claudeCodeEnv(options: ClaudeCodeRunOptions | ClaudeCodeSessionOptions)
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: options.home.home,
+    TMPDIR: options.home.tmp,
     [ClaudeCodeEnv.disableNonessentialTraffic]: '1',
     [ClaudeCodeEnv.maxRetries]: '0',
     [ProxyEnv.httpsProxy[1]]: options.egressProxyUrl,
