@@ -201,6 +201,26 @@ export const RESERVED_ENV_PREFIX = 'ANTHROPIC_';
 /** A variable name the webhook injects for the user: a C identifier, as shells and most programs expect. */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Claude Code's own variables that the README names and the Claude Code tests set. */
+export const ClaudeCodeEnv = {
+  /** `1`: no telemetry, error reports or update checks (headless and offline runs). */
+  disableNonessentialTraffic: 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC',
+  /** An OAuth token, read once when Claude Code starts (so it never sees a rotation). */
+  oauthToken: 'CLAUDE_CODE_OAUTH_TOKEN',
+  /** Retries of a failed API call (the tests set 0: a refusal fails at once, not after minutes of backoff). */
+  maxRetries: 'CLAUDE_CODE_MAX_RETRIES',
+  /** How long Claude Code caches `apiKeyHelper`'s output. */
+  apiKeyHelperTtlMs: 'CLAUDE_CODE_API_KEY_HELPER_TTL_MS',
+  /** Extra `anthropic-beta` values Claude Code sends (comma-separated). */
+  betas: 'ANTHROPIC_BETAS',
+} as const;
+
+/** Claude Code's settings (`~/.claude/settings.json`) that the README names. */
+export const ClaudeCodeSetting = {
+  /** A command whose output Claude Code sends as an API key (`X-Api-Key`). */
+  apiKeyHelper: 'apiKeyHelper',
+} as const;
+
 /** GitHub Actions' OIDC request variables (for the `github-actions` URL preset). */
 export const GithubActionsEnv = {
   requestUrl: 'ACTIONS_ID_TOKEN_REQUEST_URL',
@@ -234,6 +254,26 @@ export const Default = {
   webhookBodyLimitBytes: 4 * 1024 * 1024,
   /** How often `--native-sidecar auto` re-reads the API server version. */
   clusterVersionRecheckSeconds: 600,
+  /**
+   * The webhook's HTTPS connection limits (issue #16: 5,000 connections whose headers never
+   * finished all stayed open, and the process grew past the chart's 256Mi). The API server
+   * waits 10 s for an admission by default (30 s at most): a request still arriving after
+   * that is answered for nobody.
+   */
+  webhookConnectionLimits: {
+    /** Open connections, TLS handshakes included; the next one is closed at accept. */
+    maxConnections: 1024,
+    /** The TLS handshake must finish within this. */
+    handshakeTimeoutMs: 10_000,
+    /** The request line and headers must arrive within this (answered 408, then closed). */
+    headersTimeoutMs: 10_000,
+    /** The whole request, body included, must arrive within this. */
+    requestTimeoutMs: 10_000,
+    /** The API server keeps admission connections open up to 90 s idle; outlive that, so it closes first. */
+    keepAliveTimeoutMs: 120_000,
+    /** How often the header and request timeouts are checked (Node's 30 s would let a slow client stay 40 s). */
+    timeoutCheckIntervalMs: 1_000,
+  },
   /** The webhook's minimum TLS version (`--tls-min-version`). */
   webhookTlsMinVersion: '1.2',
   /** `--service-account-lookup`: consult ServiceAccount annotations (needs the API server). */
@@ -309,6 +349,12 @@ export const Limit = {
   /** SIGTERM: the agent exits within 5 s, the webhook within 10 s. */
   agentShutdownMs: 5_000,
   webhookShutdownMs: 10_000,
+  /**
+   * Nesting of objects and arrays in an admission body (the envelope counts): a real Pod
+   * needs about 20 (its managedFields mirror its deepest field), so a deeper body is hostile and
+   * gets a 400 before any walk over it can recurse.
+   */
+  admissionJsonMaxDepth: 100,
 } as const;
 
 // ---------------------------------------------------------------------------------------

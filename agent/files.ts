@@ -3,10 +3,18 @@
  * the same directory, fsync, rename, directory fsync) with the contract's modes.
  * OWNER: agent-io. Signatures here are what the refresher codes against.
  *
- * Each write: a temp file with an unpredictable name opened O_CREAT|O_EXCL with the final
- * mode (then fchmod, so the umask cannot loosen or tighten it), write, fsync, close, rename
- * over the target, fsync the directory. A reader sees the old file or the new one, never
- * a partial or empty one. On any failure the temp file is removed and the old file stays.
+ * Each write: a temp file with an unpredictable name opened O_CREAT|O_EXCL|O_NOFOLLOW with
+ * the final mode (then fchmod, so the umask cannot loosen or tighten it), write, fsync,
+ * close, rename over the target, fsync the directory. A reader sees the old file or the new
+ * one, never a partial or empty one. On any failure the temp file is removed and the old
+ * file stays.
+ *
+ * No symbolic link below the output directory is ever followed or replaced (issue #16): every
+ * write, read and removal first checks each path component below the directory with lstat
+ * and refuses a link with a `token-file-symlink` error, and reads open with O_NOFOLLOW. The
+ * directory itself may be reached through links (`/var/run` often is one). Node has no
+ * openat, so a writer racing the check could still swap a link in; only the agent can write
+ * this volume (app containers mount it read-only, and the webhook denies any other mount).
  *
  * Write order for a new token: `credentials/default.json` first, then `token`. The two
  * renames follow each other at once; if the second fails, the SDK-facing file (which also
@@ -16,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { WifError } from '../runtime/errors.ts';
 import { ACCESS_TOKEN_PATTERN, FileMode, OutputFile, SdkFileFormat } from './contract.ts';
 import { parseJsonObject } from '../runtime/json.ts';
@@ -69,13 +77,20 @@ export interface WritableFile {
  * that fails on demand, because the test runner is root (permissions do not stop root) and
  * cannot mount a full filesystem.
  */
+/** What lstat says about a path, as far as the store asks. */
+export interface LinkStatus {
+  isSymbolicLink(): boolean;
+}
+
 export interface FileSystemOps {
   open(path: string, flags: number, mode?: number): Promise<WritableFile>;
+  lstat(path: string): Promise<LinkStatus>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   mkdir(path: string, options: { readonly mode: number; readonly recursive?: boolean }): Promise<string | undefined>;
   chmod(path: string, mode: number): Promise<void>;
-  readFile(path: string, encoding: 'utf8'): Promise<string>;
+  /** The whole file as UTF-8, opened with `flags`. */
+  readFile(path: string, flags: number): Promise<string>;
 }
 
 export const nodeFileSystem: FileSystemOps = {
@@ -84,7 +99,15 @@ export const nodeFileSystem: FileSystemOps = {
   unlink: (path) => nodeFs.unlink(path),
   mkdir: (path, options) => nodeFs.mkdir(path, options),
   chmod: (path, mode) => nodeFs.chmod(path, mode),
-  readFile: (path, encoding) => nodeFs.readFile(path, encoding),
+  lstat: (path) => nodeFs.lstat(path),
+  readFile: async (path, flags) => {
+    const handle = await nodeFs.open(path, flags);
+    try {
+      return await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
+  },
 };
 
 export interface TokenFileStoreOptions {
@@ -110,6 +133,8 @@ const ERRNO_MEANING: Readonly<Record<string, string>> = {
   EPERM: 'operation not permitted',
   ENOENT: 'the directory does not exist',
   EIO: 'I/O error',
+  ELOOP: 'a symbolic link, never followed',
+  EEXIST: 'something is already at the temp path',
 };
 
 function fileError(action: string, path: string, error: unknown): TokenFileError {
@@ -118,8 +143,31 @@ function fileError(action: string, path: string, error: unknown): TokenFileError
   return new TokenFileError('token-file-io', `cannot ${action} ${path} (${meaning})`, { path, errno, cause: error });
 }
 
-const TEMP_WRITE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL;
+const TEMP_WRITE_FLAGS = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+const READ_FLAGS = fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW;
 const DIRECTORY_FLAGS = fsConstants.O_RDONLY | fsConstants.O_DIRECTORY;
+
+/** `root/a`, `root/a/b`, … down to `path` (which is below `root`). */
+function pathsBelow(root: string, path: string): string[] {
+  const parts = relative(root, path).split(sep);
+  return parts.map((_, i) => join(root, ...parts.slice(0, i + 1)));
+}
+
+/** Refuses when any existing component of `path` below `root` is a symbolic link; see the module comment. */
+async function refuseLinksBelow(fs: FileSystemOps, root: string, path: string, action: string): Promise<void> {
+  for (const component of pathsBelow(root, path)) {
+    let status: LinkStatus;
+    try {
+      status = await fs.lstat(component);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw fileError(action, path, error);
+    }
+    if (status.isSymbolicLink()) {
+      throw new TokenFileError('token-file-symlink', `refusing to ${action} ${path}: ${component} is a symbolic link, which the agent never follows or replaces`, { path });
+    }
+  }
+}
 
 /** Writes `data` to `path` atomically with exactly `mode`; see the module comment. */
 export async function writeFileAtomically(fs: FileSystemOps, path: string, data: string, mode: number): Promise<void> {
@@ -195,14 +243,30 @@ export function createTokenFileStore(outputDir: string, options: TokenFileStoreO
     queue = next.catch(() => undefined);
     return next;
   };
-  const ensureDirectory = (path: string): Promise<void> => ensureDirectoryOf(fs, root, path);
+  /** The file's directories exist and nothing on the way to it is a link. */
+  const prepareWrite = async (path: string): Promise<void> => {
+    await refuseLinksBelow(fs, root, path, 'write');
+    await ensureDirectoryOf(fs, root, path);
+  };
+  const write = async (path: string, data: string, mode: number): Promise<void> => {
+    await refuseLinksBelow(fs, root, path, 'write');
+    await writeFileAtomically(fs, path, data, mode);
+  };
+  const read = async (path: string): Promise<string | undefined> => {
+    await refuseLinksBelow(fs, root, path, 'read');
+    return readIfPresent(fs, path);
+  };
+  const remove = async (path: string): Promise<void> => {
+    await refuseLinksBelow(fs, root, path, 'remove');
+    await removeIfPresent(fs, path);
+  };
 
   return {
     outputDir: root,
     writeProfile: (settings) =>
       serialized(async () => {
-        await ensureDirectory(paths.profile);
-        await writeFileAtomically(fs, paths.profile, profileFileContent(root, settings), FileMode.profile);
+        await prepareWrite(paths.profile);
+        await write(paths.profile, profileFileContent(root, settings), FileMode.profile);
       }),
     writeToken: (token, nowMs) =>
       serialized(async () => {
@@ -212,23 +276,24 @@ export function createTokenFileStore(outputDir: string, options: TokenFileStoreO
         if (!ACCESS_TOKEN_PATTERN.test(token.accessToken)) {
           throw new TokenFileError('token-file-invalid', 'refusing to write an access token that is not a printable token', { path: paths.token, retryable: false });
         }
-        await ensureDirectory(paths.credentials);
-        await writeFileAtomically(fs, paths.credentials, credentialsFileContent(token), FileMode.credentials);
-        await writeFileAtomically(fs, paths.token, token.accessToken, FileMode.token);
+        await prepareWrite(paths.credentials);
+        await refuseLinksBelow(fs, root, paths.token, 'write');
+        await write(paths.credentials, credentialsFileContent(token), FileMode.credentials);
+        await write(paths.token, token.accessToken, FileMode.token);
       }),
     removeToken: () =>
       serialized(async () => {
-        await removeIfPresent(fs, paths.token);
-        await removeIfPresent(fs, paths.credentials);
+        await remove(paths.token);
+        await remove(paths.credentials);
         await syncDirectory(fs, root);
         await syncDirectory(fs, dirname(paths.credentials));
       }),
-    readToken: async () => parseCredentials(await readIfPresent(fs, paths.credentials)),
-    readState: async () => parseState(await readIfPresent(fs, paths.state)),
+    readToken: async () => parseCredentials(await read(paths.credentials)),
+    readState: async () => parseState(await read(paths.state)),
     writeState: (state) =>
       serialized(async () => {
-        await ensureDirectory(paths.state);
-        await writeFileAtomically(fs, paths.state, JSON.stringify(state), FileMode.state);
+        await prepareWrite(paths.state);
+        await write(paths.state, JSON.stringify(state), FileMode.state);
       }),
   };
 }
@@ -257,7 +322,7 @@ async function removeIfPresent(fs: FileSystemOps, path: string): Promise<void> {
 /** The file's text, or undefined when there is none; any other failure (permissions, I/O) is reported. */
 async function readIfPresent(fs: FileSystemOps, path: string): Promise<string | undefined> {
   try {
-    return await fs.readFile(path, 'utf8');
+    return await fs.readFile(path, READ_FLAGS);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw fileError('read', path, error);

@@ -63,12 +63,19 @@ async function credentialsToken(outputDir: string): Promise<string | undefined> 
   }
 }
 
-/** Waits until the credentials file holds `token` (the agent writes right after it logs). */
+async function tokenFileToken(outputDir: string): Promise<string | undefined> {
+  return readFile(join(outputDir, OutputFile.token), 'utf8').catch(() => undefined);
+}
+
+/**
+ * Waits until both files hold `token` (the agent writes them right after it logs, the
+ * credentials file first: a busy machine can show one without the other).
+ */
 async function waitForFiles(outputDir: string, token: string, signal: AbortSignal): Promise<void> {
   const deadline = Date.now() + FILES_TIMEOUT_MS;
-  while ((await credentialsToken(outputDir)) !== token) {
+  while ((await credentialsToken(outputDir)) !== token || (await tokenFileToken(outputDir)) !== token) {
     signal.throwIfAborted();
-    if (Date.now() > deadline) throw new Error(`the agent did not write the new token to ${OutputFile.credentials} within ${seconds(FILES_TIMEOUT_MS)}`);
+    if (Date.now() > deadline) throw new Error(`the agent did not write the new token to ${OutputFile.credentials} and ${OutputFile.token} within ${seconds(FILES_TIMEOUT_MS)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

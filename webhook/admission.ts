@@ -3,8 +3,9 @@
  * functions: the HTTP handler only decodes, looks up, reviews and encodes. Bad input is a
  * value (status + message for a JSON error body), never an exception or a stack trace.
  */
+import { Limit } from '../agent/contract.ts';
 import type { JsonPatchOperation } from './patch.ts';
-import { isJsonObject, type JsonObject, type JsonValue } from './json.ts';
+import { isJsonObject, nestsDeeperThan, type JsonObject, type JsonValue } from './json.ts';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 export const ADMISSION_KIND = 'AdmissionReview';
@@ -56,9 +57,8 @@ function invalid(message: string): DecodedAdmission {
   return { ok: false, error: { status: 400, message } };
 }
 
-function parseBody(body: Uint8Array | string | undefined): JsonValue | undefined {
-  if (body === undefined || body.length === 0) return undefined;
-  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+function parseBody(bytes: Buffer): JsonValue | undefined {
+  const text = bytes.toString('utf8');
   try {
     return JSON.parse(text) as JsonValue;
   } catch {
@@ -115,7 +115,11 @@ function decodeRequest(request: JsonObject): DecodedAdmission {
 /** Decodes a request body; every way it can be wrong is a 400 with a precise message. */
 export function decodeAdmissionReview(body: Uint8Array | string | undefined): DecodedAdmission {
   if (body === undefined || body.length === 0) return invalid('request body is empty; expected an AdmissionReview');
-  const review = parseBody(body);
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (nestsDeeperThan(bytes, Limit.admissionJsonMaxDepth)) {
+    return invalid(`request body nests objects and arrays deeper than ${Limit.admissionJsonMaxDepth} levels; no Pod does`);
+  }
+  const review = parseBody(bytes);
   if (review === undefined) return invalid('request body is not JSON; expected an AdmissionReview');
   if (!isJsonObject(review)) return invalid('request body is not a JSON object; expected an AdmissionReview');
   if (review.apiVersion !== ADMISSION_API_VERSION || review.kind !== ADMISSION_KIND) {

@@ -65,3 +65,28 @@ export function jsonEqual(a: JsonValue, b: JsonValue): boolean {
   const keys = Object.keys(a);
   return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && jsonEqual(a[key] as JsonValue, b[key] as JsonValue));
 }
+
+/** The bytes that delimit JSON strings and nesting. */
+const Byte = { quote: 0x22, backslash: 0x5c, openBrace: 0x7b, openBracket: 0x5b, closeBrace: 0x7d, closeBracket: 0x5d } as const;
+
+/**
+ * Whether UTF-8 JSON text nests objects and arrays deeper than `maxDepth`: one pass over the
+ * bytes, before anything parses or walks it (no byte of a multi-byte character is a quote,
+ * backslash or bracket, so strings are skipped exactly).
+ */
+export function nestsDeeperThan(bytes: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i += 1) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === Byte.backslash) i += 1;
+      else if (byte === Byte.quote) inString = false;
+    } else if (byte === Byte.quote) inString = true;
+    else if (byte === Byte.openBrace || byte === Byte.openBracket) {
+      depth += 1;
+      if (depth > maxDepth) return true;
+    } else if (byte === Byte.closeBrace || byte === Byte.closeBracket) depth -= 1;
+  }
+  return false;
+}

@@ -28,6 +28,7 @@ import {
   envEntries,
   isWindowsPod,
   podAnnotations,
+  podShapeError,
   podSpec,
   usesHostNetwork,
   volumeMounts,
@@ -404,6 +405,8 @@ export function planInjection(input: PlanInput): InjectionDecision {
   const { pod, settings, defaults } = input;
   // A denial carries only the warnings about settings: the others describe an injection that is not made.
   const deny = (errors: readonly string[]): InjectionDecision => ({ kind: 'deny', reason: errors.join('; '), warnings: input.warnings, mode: settings.mode });
+  const shapeError = podShapeError(pod);
+  if (shapeError !== undefined) return deny([`the pod is not well-formed: ${shapeError}; the webhook injects only into a well-formed Pod`]);
   const owned = previousInjection(pod);
   if ('errors' in owned) return deny(owned.errors);
   const { previous } = owned;

@@ -2,7 +2,7 @@
  * Read-only views of a raw Pod: the fields the decision needs, with a missing or mistyped
  * field reading as absent (the webhook must never throw on a pod it does not understand).
  */
-import { integerField, objectField, objectsField, stringField, stringMap, type JsonObject } from './json.ts';
+import { integerField, isJsonObject, objectField, objectsField, stringField, stringMap, type JsonObject, type JsonValue } from './json.ts';
 
 /** The ServiceAccount the API server assigns when the pod names none. */
 const DEFAULT_SERVICE_ACCOUNT = 'default';
@@ -82,4 +82,56 @@ export function usesHostNetwork(spec: JsonObject): boolean {
 export function describeContainers(names: readonly string[]): string {
   const quoted = names.map((name) => JSON.stringify(name)).join(', ');
   return names.length === 1 ? `container ${quoted}` : `containers ${quoted}`;
+}
+
+/** Why `value` at `where` is not a list of objects (absent is fine), or undefined. */
+function listOfObjectsError(value: JsonValue | undefined, where: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return `${where} is not a list`;
+  const index = value.findIndex((item) => !isJsonObject(item));
+  return index === -1 ? undefined : `${where}[${String(index)}] is not an object`;
+}
+
+function objectError(value: JsonValue | undefined, where: string): string | undefined {
+  return value === undefined || isJsonObject(value) ? undefined : `${where} is not an object`;
+}
+
+function containerListErrors(spec: JsonObject, key: string): (string | undefined)[] {
+  const listError = listOfObjectsError(spec[key], `spec.${key}`);
+  if (listError !== undefined) return [listError];
+  return objectsField(spec, key).flatMap((container, i) => ['env', 'volumeMounts'].map((field) => listOfObjectsError(container[field], `spec.${key}[${String(i)}].${field}`)));
+}
+
+/** A name used by two containers (init containers included), which the API server never admits. */
+function duplicateContainerError(spec: JsonObject): string | undefined {
+  const seen = new Set<string>();
+  for (const container of [...objectsField(spec, 'initContainers'), ...objectsField(spec, 'containers')]) {
+    const name = stringField(container, 'name');
+    if (name === undefined) continue;
+    if (seen.has(name)) return `two containers are named ${JSON.stringify(name)}`;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+/**
+ * What is not shaped as a Pod where an injection edits it (metadata, annotations, the spec, its
+ * container and volume lists, each container's env and mounts, unique container names), or
+ * undefined. The API server
+ * only sends well-formed pods; anyone else's malformed one is denied rather than rewritten,
+ * so a field the webhook does not understand is never dropped.
+ */
+export function podShapeError(pod: JsonObject): string | undefined {
+  const spec = pod.spec;
+  if (!isJsonObject(spec)) return 'spec is not an object';
+  const metadata = pod.metadata;
+  const errors = [
+    objectError(metadata, 'metadata'),
+    isJsonObject(metadata) ? objectError(metadata.annotations, 'metadata.annotations') : undefined,
+    listOfObjectsError(spec.volumes, 'spec.volumes'),
+    ...containerListErrors(spec, 'containers'),
+    ...containerListErrors(spec, 'initContainers'),
+    duplicateContainerError(spec),
+  ];
+  return errors.find((error) => error !== undefined);
 }

@@ -7,11 +7,11 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, DropArgument } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SecureVersion } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { HttpPath, type Mode } from '../agent/contract.ts';
+import { Default, HttpPath, type Mode } from '../agent/contract.ts';
 import { describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
@@ -154,8 +154,13 @@ export function webhookReadiness(inputs: ReadinessInputs): Readiness {
   return { ready: reasons.length === 0, reasons };
 }
 
+/** See `Default.webhookConnectionLimits`; tests shorten them. */
+export type WebhookConnectionLimits = { readonly [K in keyof typeof Default.webhookConnectionLimits]: number };
+
 export interface WebhookServerOptions {
   readonly listen: ListenAddress;
+  /** Default: `Default.webhookConnectionLimits`. */
+  readonly limits?: WebhookConnectionLimits;
   readonly minVersion: SecureVersion;
   readonly maxBodyBytes: number;
   readonly handleAdmission: (body: Uint8Array | undefined) => Promise<HttpAnswer>;
@@ -289,16 +294,36 @@ async function serveAdmission(req: IncomingMessage, res: ServerResponse, options
   res.end(answer.body);
 }
 
-/** The API server keeps admission connections open up to 90 s idle; outlive that, so it closes first. */
-const KEEP_ALIVE_TIMEOUT_MS = 120_000;
-const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Node's options for the limits: every timeout and the checking interval are set at construction. */
+function serverLimitOptions(limits: WebhookConnectionLimits): { handshakeTimeout: number; headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number } {
+  return {
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.timeoutCheckIntervalMs,
+  };
+}
+
+/** Warns on the 1st, 10th, 100th… connection dropped at `maxConnections`: a flood stays a few log lines. */
+function warnOnDrops(server: Server, maxConnections: number, logger: Logger): void {
+  let dropped = 0;
+  let warnAt = 1;
+  server.on('drop', (data?: DropArgument) => {
+    dropped += 1;
+    if (dropped !== warnAt) return;
+    warnAt *= 10;
+    logger.warn({ dropped, maxConnections, remoteAddress: data?.remoteAddress }, 'connection refused: the webhook holds its maximum number of connections');
+  });
+}
 
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
   let closing = false;
   const isClosing = (): boolean => closing;
   const app = buildApp(options, isClosing);
+  const limits = options.limits ?? Default.webhookConnectionLimits;
   const tls = { minVersion: options.minVersion, ciphers: WEBHOOK_CIPHERS, honorCipherOrder: true };
-  const server: Server = createServer({ ...tls, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (req, res) => {
+  const server: Server = createServer({ ...tls, ...serverLimitOptions(limits) }, (req, res) => {
     if (!isPlainAdmission(req, options.maxBodyBytes)) {
       app(req, res);
       return;
@@ -314,7 +339,8 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
       res.end(answer.body);
     });
   });
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections;
+  warnOnDrops(server, limits.maxConnections, options.logger);
   server.on('tlsClientError', (error) => {
     options.logger.debug({ err: describeError(error) }, 'TLS handshake failed');
   });

@@ -2,8 +2,8 @@
  * The real `anthropic-wif agent` (from source) against the token endpoint stand-in, an OIDC
  * issuer and a kubelet-style projected token directory, over real sockets and files.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutputFile } from '../../agent/contract.ts';
 import { metricSample } from '../../agent/metrics.ts';
@@ -128,6 +128,27 @@ describe('anthropic-wif agent', () => {
     expect((await httpGet(port, '/healthz')).status).toBe(200);
     await tokenWritten(w);
     expect((await httpGet(port, '/readyz')).status).toBe(200);
+    await stopWithin5s(agent);
+  });
+
+  it('logs a clear error and writes nothing through a credentials directory planted as a link outside', async () => {
+    const w = await world();
+    const outside = join(w.dir, 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'victim'), 'untouched');
+    await mkdir(w.outputDir);
+    await symlink(outside, join(w.outputDir, dirname(OutputFile.credentials)));
+    const agent = startAgent(w);
+    const { port } = await agent.waitForListening();
+    const failure = await agent.waitForJson((l) => l.level === 'error' && l.msg === 'could not update the token files; the previous files are left as they were');
+    expect(failure.error).toMatchObject({
+      code: 'token-file-symlink',
+      message: `refusing to write ${join(w.outputDir, OutputFile.credentials)}: ${join(w.outputDir, dirname(OutputFile.credentials))} is a symbolic link, which the agent never follows or replaces`,
+    });
+    expect(await readdir(outside)).toEqual(['victim']);
+    expect(await readFile(join(outside, 'victim'), 'utf8')).toBe('untouched');
+    await expect(stat(join(w.outputDir, OutputFile.token))).rejects.toThrow(/ENOENT/);
+    expect((await httpGet(port, '/readyz')).status).toBe(503);
     await stopWithin5s(agent);
   });
 

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutputFile } from '../../agent/contract.ts';
-import { REPO_ROOT, runCli, stopAllClis } from '../support/cli.ts';
+import { REPO_ROOT, stopAllClis } from '../support/cli.ts';
 import { startMessagesEndpoint, type MessagesEndpoint } from '../support/messages-endpoint.ts';
-import { eventually, startAgent, startAgentWorld, type AgentWorld } from '../support/agent-world.ts';
+import { eventually, startAgentAwaitingRotation, startAgentWorld, type AgentWorld } from '../support/agent-world.ts';
 
 const SDK_ENTRY = pathToFileURL(join(REPO_ROOT, 'node_modules/@anthropic-ai/sdk/index.mjs')).href;
 
@@ -56,8 +56,6 @@ afterEach(async () => {
 
 describe('the official SDK reading the agent files', () => {
   it('sends the current token before and after a rotation', async () => {
-    // A 180 s rule lifetime leaves the held token no time to spare beyond the refresher's 180 s
-    // margin, so the rotated token is exchanged at once rather than after a spreading delay.
     const w: AgentWorld = await startAgentWorld({ ruleLifetimeSeconds: 180 });
     cleanups.push(() => w.close());
     const messages: MessagesEndpoint = await startMessagesEndpoint({
@@ -66,18 +64,7 @@ describe('the official SDK reading the agent files', () => {
     cleanups.push(() => messages.close());
     const sdkEnv = { ANTHROPIC_CONFIG_DIR: w.outputDir, ANTHROPIC_BASE_URL: messages.url };
 
-    // A CI-style first token, as the legacy init container would leave it. Its state record is
-    // backdated an hour, as if the agent restarted late in the token's life: the refresh is due
-    // at once, the assertion is spent, and the agent waits for the kubelet's next token.
-    const first = await runCli(['token', '--identity-token-file', w.kubelet.tokenPath, '--output-dir', w.outputDir], { env: w.env });
-    expect(first.code).toBe(0);
-    const statePath = join(w.outputDir, OutputFile.state);
-    const state = JSON.parse(await readFile(statePath, 'utf8')) as { atMs: number };
-    await writeFile(statePath, JSON.stringify({ ...state, atMs: state.atMs - 3_600_000 }), { mode: 0o600 });
-
-    const agent = startAgent(w);
-    await agent.waitForJson((l) => l.msg === 'adopted the access token already on disk');
-    const tokenA = w.endpoint.issuedTokens[0]!.accessToken;
+    const { agent, token: tokenA } = await startAgentAwaitingRotation(w);
 
     expect(await callWithSdk(w.dir, sdkEnv)).toEqual({ ok: true, text: 'Hello from the Messages stand-in.' });
     expect(messages.requests.at(-1)?.authorization).toBe(`Bearer ${tokenA}`);

@@ -4,7 +4,7 @@
  * directory, the agent's environment, and a list of every secret that must never appear in
  * the agent's output.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,8 @@ import { createOidcIssuer, type OidcIssuer, type ProjectedTokenOptions } from '.
 import { createKubeletTokenDir, type KubeletTokenDir } from './kubelet-token-file.ts';
 import { startTokenEndpoint, type TokenEndpoint } from './token-endpoint.ts';
 import type { ListenOptions } from './listen.ts';
-import { startCli, type CliProcess, type Env } from './cli.ts';
+import { runCli, startCli, type CliProcess, type Env } from './cli.ts';
+import { FileMode, OutputFile } from '../../agent/contract.ts';
 import { TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID } from './injection-defaults.ts';
 
 export const AUDIENCE = 'https://api.anthropic.com';
@@ -92,6 +93,40 @@ export async function startAgentWorld(options: AgentWorldOptions = {}): Promise<
 /** Starts `anthropic-wif agent` with the world's environment plus `env`. */
 export function startAgent(world: AgentWorld, args: readonly string[] = [], env: Env = {}): CliProcess {
   return startCli(['agent', ...args], { env: { ...world.env, ...env } });
+}
+
+/** An agent that holds a token and waits for the kubelet's next JWT (see startAgentAwaitingRotation). */
+export interface AgentAwaitingRotation {
+  readonly agent: CliProcess;
+  /** Access token #1, adopted from disk. */
+  readonly token: string;
+}
+
+/**
+ * Starts an agent that exchanges the next rotated JWT at once. A fresh agent would wait for
+ * 40 % of its token's life; so token #1 comes from `anthropic-wif token`, as the legacy init
+ * container leaves it, with its state record backdated an hour, as if the agent restarted
+ * late in the token's life: the refresh is due at once, the assertion is spent, and the
+ * agent waits for the kubelet. With a rule lifetime of 180 s (no time to spare beyond the
+ * refresher's margin) the rotated JWT is then exchanged without a spreading delay.
+ */
+export async function startAgentAwaitingRotation(world: AgentWorld, args: readonly string[] = []): Promise<AgentAwaitingRotation> {
+  const token = await writeFirstToken(world);
+  const statePath = join(world.outputDir, OutputFile.state);
+  const state = JSON.parse(await readFile(statePath, 'utf8')) as { atMs: number };
+  await writeFile(statePath, JSON.stringify({ ...state, atMs: state.atMs - 3_600_000 }), { mode: FileMode.state });
+  const agent = startAgent(world, args);
+  await agent.waitForJson((line) => line.msg === 'adopted the access token already on disk');
+  return { agent, token };
+}
+
+/** `anthropic-wif token --output-dir`: one exchange of the current JWT into the world's output files; resolves with the token. */
+export async function writeFirstToken(world: AgentWorld): Promise<string> {
+  const first = await runCli(['token', '--identity-token-file', world.kubelet.tokenPath, '--output-dir', world.outputDir], { env: world.env });
+  if (first.code !== 0) throw new Error(`anthropic-wif token exited ${String(first.code)}: ${first.stderr}`);
+  const token = world.endpoint.issuedTokens[0]?.accessToken;
+  if (token === undefined) throw new Error('anthropic-wif token left no issued token');
+  return token;
 }
 
 export interface HttpAnswer {

@@ -3,11 +3,13 @@
  * `"stream": true` a server-sent event stream in the real event order (message_start,
  * content_block_start, ping, content_block_delta…, content_block_stop, message_delta,
  * message_stop). It records each request's credentials and betas, can require a valid
- * token, can stream large answers with backpressure, and notices client disconnects.
+ * token (`oauthTokenRules`: as the real API treats an OAuth token), can stream large answers
+ * with backpressure, and notices client disconnects.
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { TokenExchange } from '../../agent/contract.ts';
 import { listenStandIn, type ListenOptions } from './listen.ts';
 
 export const MESSAGES_PATH = '/v1/messages';
@@ -29,9 +31,12 @@ export interface StreamShape {
   readonly delayMs?: number;
 }
 
+/** `true` accepts; `false` refuses with a generic message; a string refuses with that message. */
+export type MessagesAuthorization = boolean | string;
+
 export interface MessagesEndpointOptions {
   /** Accepts or refuses a request's credential; default: accept everything. Refused → 401. */
-  readonly authorize?: (credential: MessagesCredential) => boolean;
+  readonly authorize?: (credential: MessagesCredential) => MessagesAuthorization;
   /** Text of a non-streamed answer. Default `"Hello from the Messages stand-in."`. */
   readonly responseText?: string;
   readonly stream?: StreamShape;
@@ -62,6 +67,8 @@ export interface RecordedMessagesRequest {
   readonly stream: boolean;
   /** Filled in as the answer goes out. */
   status: number;
+  /** The error message of a refused credential (401). */
+  refusal: string | undefined;
   bytesSent: number;
   /** The answer was fully written. */
   completed: boolean;
@@ -114,8 +121,10 @@ export async function startMessagesEndpoint(initial: MessagesEndpointOptions = {
       sendJson(res, record, { status: 404, body: apiError('not_found_error', `${record.method} ${path ?? ''} not found`) });
       return;
     }
-    if (options.authorize !== undefined && !options.authorize({ authorization: record.authorization, apiKey: record.apiKey, anthropicBeta: record.anthropicBeta })) {
-      sendJson(res, record, { status: 401, body: apiError('authentication_error', 'invalid authentication credentials') });
+    const verdict = options.authorize?.({ authorization: record.authorization, apiKey: record.apiKey, anthropicBeta: record.anthropicBeta }) ?? true;
+    if (verdict !== true) {
+      record.refusal = verdict === false ? 'invalid authentication credentials' : verdict;
+      sendJson(res, record, { status: 401, body: apiError('authentication_error', record.refusal) });
       return;
     }
     const body = (typeof record.body === 'object' && record.body !== null ? record.body : {}) as Record<string, unknown>;
@@ -160,6 +169,34 @@ export async function startMessagesEndpoint(initial: MessagesEndpointOptions = {
   };
 }
 
+/** What an OAuth access token looks like (`sk-ant-oat01-…`). */
+const OAUTH_TOKEN_PREFIX = 'sk-ant-oat';
+
+/** The real API's refusals for an OAuth token sent the wrong way. */
+export const OAuthRefusal = {
+  apiKey: 'invalid x-api-key',
+  missingBeta: 'OAuth authentication is currently not supported.',
+  invalidToken: 'Invalid bearer token',
+  noCredential: 'x-api-key header is required',
+} as const;
+
+/**
+ * The real API's rules for an OAuth token: `X-Api-Key` holding one is refused (it is not an
+ * API key), and `Authorization: Bearer` is accepted only with the `oauth-2025-04-20` beta and
+ * a token `isLive` accepts (issued, not expired, not revoked). An API key is refused too:
+ * these tests hold none.
+ */
+export function oauthTokenRules(isLive: (accessToken: string) => boolean): (credential: MessagesCredential) => MessagesAuthorization {
+  return ({ authorization, apiKey, anthropicBeta }) => {
+    if (apiKey !== undefined) return OAuthRefusal.apiKey;
+    if (authorization?.startsWith('Bearer ') !== true) return OAuthRefusal.noCredential;
+    const token = authorization.slice('Bearer '.length);
+    const betas = (anthropicBeta ?? '').split(',').map((beta) => beta.trim());
+    if (token.startsWith(OAUTH_TOKEN_PREFIX) && !betas.includes(TokenExchange.oauthBeta)) return OAuthRefusal.missingBeta;
+    return isLive(token) ? true : OAuthRefusal.invalidToken;
+  };
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
@@ -188,6 +225,7 @@ function recordRequest(req: IncomingMessage, raw: Buffer): RecordedMessagesReque
     bodyBytes: raw.length,
     stream: typeof body === 'object' && body !== null && (body as { stream?: unknown }).stream === true,
     status: 0,
+    refusal: undefined,
     bytesSent: 0,
     completed: false,
     clientDisconnected: false,

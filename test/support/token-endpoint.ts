@@ -174,8 +174,10 @@ export interface TokenEndpoint {
   currentToken(): IssuedToken | undefined;
   /** The issued token with this value, if any. */
   findToken(accessToken: string): IssuedToken | undefined;
-  /** Issued here and not expired at `nowMs` (default: the endpoint clock). */
+  /** Issued here, not revoked and not expired at `nowMs` (default: the endpoint clock). */
   isValidToken(accessToken: string, nowMs?: number): boolean;
+  /** Revokes an issued token (as a rotation leaves the old one behind): no longer valid. */
+  revokeToken(accessToken: string): void;
   /** Replaces the rules (e.g. to change a lifetime mid-test). */
   setRules(rules: readonly FederationRule[]): void;
   close(): Promise<void>;
@@ -240,6 +242,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
   const requests: RecordedTokenRequest[] = [];
   const events: TokenEndpointEvent[] = [];
   const issuedTokens: IssuedToken[] = [];
+  const revoked = new Set<string>();
   const scripts: ScriptedResponse[] = [];
   const usedJtis = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
@@ -350,7 +353,10 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
     },
     currentToken: () => issuedTokens.at(-1),
     findToken: (accessToken) => issuedTokens.find((t) => t.accessToken === accessToken),
-    isValidToken: (accessToken, nowMs = clock.now()) => issuedTokens.some((t) => t.accessToken === accessToken && t.expiresAtMs > nowMs),
+    isValidToken: (accessToken, nowMs = clock.now()) => !revoked.has(accessToken) && issuedTokens.some((t) => t.accessToken === accessToken && t.expiresAtMs > nowMs),
+    revokeToken: (accessToken) => {
+      revoked.add(accessToken);
+    },
     setRules: (next) => {
       rules = next;
     },

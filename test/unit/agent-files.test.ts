@@ -1,8 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { lstat, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { OutputFile } from '../../agent/contract.ts';
 import {
   TokenFileError,
   createTokenFileStore,
@@ -232,6 +234,123 @@ describe('token file store: adoption', () => {
     );
     expect(error).toBeInstanceOf(TokenFileError);
     expect((error as TokenFileError).message).toBe(`cannot read ${join(dir, file)} (EACCES, permission denied)`);
+  });
+});
+
+describe('token file store: symbolic links below the output directory', () => {
+  const ORIGINAL = 'not the agent\'s file';
+  let out: string;
+  let outside: string;
+
+  beforeEach(async () => {
+    out = join(dir, 'out');
+    outside = join(dir, 'outside');
+    await mkdir(out);
+    await mkdir(outside);
+    await writeFile(join(outside, 'victim'), ORIGINAL);
+  });
+
+  /** The error the operation rejects with. */
+  async function failure(operation: Promise<unknown>): Promise<TokenFileError> {
+    const error = await operation.then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(TokenFileError);
+    return error as TokenFileError;
+  }
+
+  /** What is outside the output directory: only the victim, unchanged. */
+  async function expectOutsideUntouched(): Promise<void> {
+    expect(await listing(outside)).toEqual(['victim']);
+    expect(await readFile(join(outside, 'victim'), 'utf8')).toBe(ORIGINAL);
+  }
+
+  const refusal = (action: string, file: string, link: string): string =>
+    `refusing to ${action} ${join(out, file)}: ${join(out, link)} is a symbolic link, which the agent never follows or replaces`;
+
+  it('refuses to write the token through a directory link (credentials -> outside), and writes neither file', async () => {
+    await symlink(outside, join(out, dirname(OutputFile.credentials)));
+    const error = await failure(createTokenFileStore(out).writeToken({ accessToken: TOKEN, expiresAtMs: NOW_MS + 1000 }, NOW_MS));
+    expect([error.code, error.message]).toEqual(['token-file-symlink', refusal('write', OutputFile.credentials, dirname(OutputFile.credentials))]);
+    await expectOutsideUntouched();
+    expect(await readdir(out)).toEqual([dirname(OutputFile.credentials)]);
+  });
+
+  it.each([
+    { name: 'an existing file outside', target: 'victim' },
+    { name: 'a missing file outside (dangling)', target: 'created-through-the-link' },
+  ])('refuses to replace a token file linked to $name, and leaves the link and the credentials file alone', async ({ target }) => {
+    await symlink(join(outside, target), join(out, OutputFile.token));
+    const error = await failure(createTokenFileStore(out).writeToken({ accessToken: TOKEN, expiresAtMs: NOW_MS + 1000 }, NOW_MS));
+    expect([error.code, error.message]).toEqual(['token-file-symlink', refusal('write', OutputFile.token, OutputFile.token)]);
+    await expectOutsideUntouched();
+    expect((await lstat(join(out, OutputFile.token))).isSymbolicLink()).toBe(true);
+    expect(await listing(out)).toEqual([dirname(OutputFile.credentials), OutputFile.token]);
+  });
+
+  it('refuses the profile through a linked configs directory and the state file when it is a link', async () => {
+    await symlink(outside, join(out, dirname(OutputFile.profile)));
+    await symlink(join(outside, 'victim'), join(out, OutputFile.state));
+    const store = createTokenFileStore(out);
+    expect((await failure(store.writeProfile({ organizationId: ORG }))).message).toBe(refusal('write', OutputFile.profile, dirname(OutputFile.profile)));
+    const state: AgentState = { version: 1, assertionKey: 'ab'.repeat(32), hasJti: true, outcome: 'sent', atMs: NOW_MS };
+    expect((await failure(store.writeState(state))).message).toBe(refusal('write', OutputFile.state, OutputFile.state));
+    await expectOutsideUntouched();
+  });
+
+  it('refuses to adopt a credentials file or state file reached through a link, at any depth', async () => {
+    const content = `{"version":"1.0","type":"oauth_token","access_token":"${TOKEN}","expires_at":${String(NOW_MS / 1000 + 600)}}`;
+    await writeFile(join(outside, basename(OutputFile.credentials)), content);
+    await symlink(outside, join(out, dirname(OutputFile.credentials)));
+    await symlink(join(outside, basename(OutputFile.credentials)), join(out, OutputFile.state));
+    const store = createTokenFileStore(out);
+    expect((await failure(store.readToken())).message).toBe(refusal('read', OutputFile.credentials, dirname(OutputFile.credentials)));
+    expect((await failure(store.readState())).message).toBe(refusal('read', OutputFile.state, OutputFile.state));
+  });
+
+  it('opens files it adopts with O_NOFOLLOW, so a link swapped in after the check is still not followed', async () => {
+    await mkdir(join(out, dirname(OutputFile.credentials)));
+    await symlink(join(outside, 'victim'), join(out, OutputFile.credentials));
+    const blindLstat: FileSystemOps = { ...nodeFileSystem, lstat: () => Promise.reject(errnoError('ENOENT')) };
+    const error = await failure(createTokenFileStore(out, { fs: blindLstat }).readToken());
+    expect([error.errno, error.message]).toEqual(['ELOOP', `cannot read ${join(out, OutputFile.credentials)} (ELOOP, a symbolic link, never followed)`]);
+  });
+
+  it('creates temp files with O_CREAT|O_EXCL|O_NOFOLLOW, so a link planted at the temp path is refused', async () => {
+    const flagsSeen: number[] = [];
+    const planting: FileSystemOps = {
+      ...nodeFileSystem,
+      open: async (path, flags, m) => {
+        if (path.endsWith('.tmp')) {
+          flagsSeen.push(flags);
+          await symlink(join(outside, 'victim'), path);
+        }
+        return nodeFileSystem.open(path, flags, m);
+      },
+    };
+    const error = await failure(createTokenFileStore(out, { fs: planting }).writeToken({ accessToken: TOKEN, expiresAtMs: NOW_MS + 1000 }, NOW_MS));
+    const required = fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
+    expect(flagsSeen.map((flags) => flags & required)).toEqual([required]);
+    expect([error.errno, error.message]).toEqual(['EEXIST', `cannot write ${join(out, OutputFile.credentials)} (EEXIST, something is already at the temp path)`]);
+    await expectOutsideUntouched();
+  });
+
+  it('removes nothing through a linked credentials directory', async () => {
+    await writeFile(join(outside, basename(OutputFile.credentials)), 'outside');
+    await symlink(outside, join(out, dirname(OutputFile.credentials)));
+    const error = await failure(createTokenFileStore(out).removeToken());
+    expect(error.message).toBe(refusal('remove', OutputFile.credentials, dirname(OutputFile.credentials)));
+    expect(await listing(outside)).toEqual([basename(OutputFile.credentials), 'victim']);
+  });
+
+  it('still works when the output directory itself is reached through a link (as /var/run often is)', async () => {
+    const linkedOut = join(dir, 'linked-out');
+    await symlink(out, linkedOut);
+    const store = createTokenFileStore(linkedOut);
+    await store.writeToken({ accessToken: TOKEN, expiresAtMs: NOW_MS + 1000 }, NOW_MS);
+    expect(await readFile(join(out, OutputFile.token), 'utf8')).toBe(TOKEN);
+    expect(await store.readToken()).toEqual({ accessToken: TOKEN, expiresAtMs: NOW_MS + 1000 });
   });
 });
 

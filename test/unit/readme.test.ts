@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AgentEnv, Annotation, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../agent/contract.ts';
+import { AgentEnv, Annotation, ClaudeCodeEnv, ClaudeCodeSetting, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../agent/contract.ts';
 import { AGENT_SPECS, TOKEN_SPECS } from '../../agent/config.ts';
 import { DOCTOR_OPTIONS } from '../../agent/doctor.ts';
 import { ISSUER_OPTIONS } from '../../agent/issuer.ts';
@@ -42,6 +42,11 @@ describe('README reference', () => {
       ...Object.values(Metric),
     ];
     expect(names.filter((name) => !README.includes(name))).toEqual([]);
+  });
+
+  it('names every Claude Code variable and setting, and the egress proxy variables, it relies on', () => {
+    const names = [...Object.values(ClaudeCodeEnv), ...Object.values(ClaudeCodeSetting), ...Object.values(ProxyEnv).map((spellings) => spellings[1])];
+    expect(names.filter((name) => !README.includes(`\`${name}`))).toEqual([]);
   });
 
   it('keeps the two quick-start commands', () => {

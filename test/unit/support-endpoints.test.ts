@@ -14,7 +14,7 @@ import { ExchangeError, createTokenExchanger, type ExchangeParameters } from '..
 import { createTokenFileStore } from '../../agent/files.ts';
 import { createOidcIssuer, type OidcIssuer, type ProjectedTokenOptions } from '../support/oidc-issuer.ts';
 import { startTokenEndpoint, type DenialReason, type FederationRule, type TokenEndpoint } from '../support/token-endpoint.ts';
-import { startMessagesEndpoint, type MessagesEndpoint } from '../support/messages-endpoint.ts';
+import { OAuthRefusal, oauthTokenRules, startMessagesEndpoint, type MessagesAuthorization, type MessagesCredential, type MessagesEndpoint } from '../support/messages-endpoint.ts';
 
 const ORG = '6d8f3c1e-2b4a-4c5d-9e8f-0a1b2c3d4e5f';
 const AUDIENCE = 'https://api.anthropic.com';
@@ -152,6 +152,9 @@ describe('token endpoint stand-in: issuing', () => {
     expect(endpoint.isValidToken(token?.accessToken ?? '', nowMs + 1_199_999)).toBe(true);
     expect(endpoint.isValidToken(token?.accessToken ?? '', nowMs + 1_200_000)).toBe(false);
     expect(endpoint.isValidToken('sk-ant-oat01-unknown')).toBe(false);
+    endpoint.revokeToken(token?.accessToken ?? '');
+    expect(endpoint.isValidToken(token?.accessToken ?? '')).toBe(false);
+    expect(endpoint.findToken(token?.accessToken ?? '')).toBe(token);
   });
 
   it('setRules changes the lifetime for later exchanges', async () => {
@@ -244,6 +247,34 @@ describe('messages stand-in', () => {
     expect(record.clientDisconnected).toBe(true);
     expect(record.completed).toBe(false);
     expect(messages.disconnects).toBe(1);
+  });
+
+  const LIVE = 'sk-ant-oat01-live';
+  const OAUTH_BETAS = 'claude-code-20250219,oauth-2025-04-20';
+  it.each<[string, MessagesCredential, MessagesAuthorization]>([
+    ['Bearer with the OAuth beta among others', { authorization: `Bearer ${LIVE}`, apiKey: undefined, anthropicBeta: OAUTH_BETAS }, true],
+    ['Bearer with the OAuth beta alone', { authorization: `Bearer ${LIVE}`, apiKey: undefined, anthropicBeta: 'oauth-2025-04-20' }, true],
+    ['Bearer without the OAuth beta', { authorization: `Bearer ${LIVE}`, apiKey: undefined, anthropicBeta: 'claude-code-20250219' }, OAuthRefusal.missingBeta],
+    ['Bearer with no beta header', { authorization: `Bearer ${LIVE}`, apiKey: undefined }, OAuthRefusal.missingBeta],
+    ['the token as X-Api-Key, even with Bearer and the beta', { authorization: `Bearer ${LIVE}`, apiKey: LIVE, anthropicBeta: OAUTH_BETAS }, OAuthRefusal.apiKey],
+    ['the token as X-Api-Key alone', { authorization: undefined, apiKey: LIVE, anthropicBeta: OAUTH_BETAS }, OAuthRefusal.apiKey],
+    ['a token the endpoint did not issue, or revoked', { authorization: 'Bearer sk-ant-oat01-revoked', apiKey: undefined, anthropicBeta: OAUTH_BETAS }, OAuthRefusal.invalidToken],
+    ['a placeholder Bearer', { authorization: 'Bearer managed-by-anthropic-wif', apiKey: undefined, anthropicBeta: OAUTH_BETAS }, OAuthRefusal.invalidToken],
+    ['no credential', { authorization: undefined, apiKey: undefined, anthropicBeta: OAUTH_BETAS }, OAuthRefusal.noCredential],
+  ])('oauthTokenRules: %s', (_case, credential, expected) => {
+    expect(oauthTokenRules((token) => token === LIVE)(credential)).toBe(expected);
+  });
+
+  it('answers a refusal with 401, the API error shape and the rule broken, and records it', async () => {
+    messages = await startMessagesEndpoint({ authorize: oauthTokenRules(() => true) });
+    const response = await request(`${messages.url}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': LIVE },
+      body: JSON.stringify({ model: 'm', max_tokens: 1, messages: [] }),
+    });
+    expect(response.statusCode).toBe(401);
+    expect(await response.body.json()).toEqual({ type: 'error', error: { type: 'authentication_error', message: OAuthRefusal.apiKey } });
+    expect(messages.requests[0]).toMatchObject({ path: '/v1/messages?beta=true', apiKey: LIVE, status: 401, refusal: OAuthRefusal.apiKey });
   });
 
   it('script() answers the next request with a canned error', async () => {

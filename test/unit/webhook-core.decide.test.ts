@@ -181,10 +181,7 @@ describe('reviewPod', () => {
 describe('malformed pods', () => {
   const optIn = { annotations: { [`${P}inject`]: 'true' } };
   it.each<{ name: string; input: JsonObject; result: string }>([
-    { name: 'no spec', input: { metadata: optIn }, result: 'injected' },
     { name: 'no metadata', input: { spec: { containers: [container('app')] } }, result: 'skipped' },
-    { name: 'containers not a list', input: { metadata: optIn, spec: { containers: 'app' } }, result: 'injected' },
-    { name: 'env and mounts not lists', input: { metadata: optIn, spec: { containers: [container('app', { env: {}, volumeMounts: 3 })] } }, result: 'injected' },
     { name: 'non-string annotation values', input: { metadata: { annotations: { [`${P}inject`]: true } }, spec: { containers: [container('app')] } }, result: 'skipped' },
     { name: 'a runAsUser that is not an integer', input: { metadata: optIn, spec: { securityContext: { runAsUser: '1000' }, containers: [container('app')] } }, result: 'injected' },
     {
@@ -194,6 +191,25 @@ describe('malformed pods', () => {
     },
   ])('$name: $result, without throwing', ({ input, result }) => {
     expect(reviewPod(input, DISABLED, testInjectionDefaults()).result).toBe(result);
+  });
+});
+
+describe('malformed pods are denied rather than rewritten (a field the webhook does not understand is never dropped)', () => {
+  const optIn = { annotations: { [`${P}inject`]: 'true' } };
+  const denial = (what: string): string => `the pod is not well-formed: ${what}; the webhook injects only into a well-formed Pod`;
+  it.each<{ name: string; input: JsonObject; message: string }>([
+    { name: 'no spec', input: { metadata: optIn }, message: denial('spec is not an object') },
+    { name: 'a spec that is a list', input: { metadata: optIn, spec: [] }, message: denial('spec is not an object') },
+    { name: 'annotations that are not an object', input: { metadata: { ...optIn, labels: { [`${P}inject`]: 'true' }, annotations: [] }, spec: { containers: [container('app')] } }, message: denial('metadata.annotations is not an object') },
+    { name: 'containers not a list', input: { metadata: optIn, spec: { containers: 'app' } }, message: denial('spec.containers is not a list') },
+    { name: 'an init container that is not an object', input: { metadata: optIn, spec: { containers: [container('app')], initContainers: [container('i'), 7] } }, message: denial('spec.initContainers[1] is not an object') },
+    { name: 'a volume that is not an object', input: { metadata: optIn, spec: { containers: [container('app')], volumes: [null] } }, message: denial('spec.volumes[0] is not an object') },
+    { name: 'env not a list', input: { metadata: optIn, spec: { containers: [container('app', { env: {}, volumeMounts: 3 })] } }, message: denial('spec.containers[0].env is not a list') },
+    { name: 'a mount that is not an object', input: { metadata: optIn, spec: { containers: [container('app', { volumeMounts: ['/data'] })] } }, message: denial('spec.containers[0].volumeMounts[0] is not an object') },
+    { name: 'a name shared by an init container and a container', input: { metadata: optIn, spec: { initContainers: [container('app')], containers: [container('app')] } }, message: denial('two containers are named "app"') },
+  ])('$name', ({ input, message }) => {
+    const review = reviewPod(input, DISABLED, testInjectionDefaults());
+    expect([review.result, review.message, review.patch]).toEqual(['denied', message, []]);
   });
 });
 

@@ -7,7 +7,8 @@ import {
   podNamespace,
   type AdmissionRequestView,
 } from '../../webhook/admission.ts';
-import type { JsonObject } from '../../webhook/json.ts';
+import { Limit } from '../../agent/contract.ts';
+import { nestsDeeperThan, type JsonObject } from '../../webhook/json.ts';
 import { serviceAccountName } from '../../webhook/pod.ts';
 
 const POD_KIND = { group: '', version: 'v1', kind: 'Pod' };
@@ -103,6 +104,39 @@ describe('decodeAdmissionReview: bad input is a 400 with a precise message', () 
     { name: 'object is a ConfigMap', body: review(podRequest({ object: { apiVersion: 'v1', kind: 'ConfigMap', data: {} } })), message: 'AdmissionReview request.object is of kind "ConfigMap"; expected a Pod' },
   ])('$name', ({ body, message }) => {
     expect(decodeAdmissionReview(body)).toEqual({ ok: false, error: { status: 400, message } });
+  });
+});
+
+describe('decodeAdmissionReview: nesting depth', () => {
+  const MAX = Limit.admissionJsonMaxDepth;
+  /** A review whose first container carries an unknown field; the envelope down to the container is 6 levels. */
+  const withField = (value: string): string => review(podRequest()).replace('"image":"app:1"', `"image":"app:1","x":${value}`);
+  const nested = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  const tooDeep = { ok: false, error: { status: 400, message: `request body nests objects and arrays deeper than ${MAX} levels; no Pod does` } };
+
+  it('accepts a body exactly at the limit and refuses one level more', () => {
+    expect(decodeAdmissionReview(withField(nested(MAX - 6))).ok).toBe(true);
+    expect(decodeAdmissionReview(withField(nested(MAX - 5)))).toEqual(tooDeep);
+  });
+
+  it.each([
+    ['10,000 nested arrays', nested(10_000)],
+    ['10,000 nested objects', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`],
+    ['1,000,000 unclosed brackets', '['.repeat(1_000_000)],
+  ])('answers 400 for %s, as bytes and as text', (_name, value) => {
+    expect(decodeAdmissionReview(withField(value))).toEqual(tooDeep);
+    expect(decodeAdmissionReview(Buffer.from(withField(value)))).toEqual(tooDeep);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    const text = JSON.stringify({ s: '[[[{{{\\"[[[', t: ['\\', '"]]]'] });
+    expect(nestsDeeperThan(Buffer.from(text), 2)).toBe(false);
+    expect(nestsDeeperThan(Buffer.from(text), 1)).toBe(true);
+    expect(decodeAdmissionReview(withField(JSON.stringify('['.repeat(10_000)))).ok).toBe(true);
+  });
+
+  it('does not count brackets inside multi-byte UTF-8 text', () => {
+    expect(nestsDeeperThan(Buffer.from(JSON.stringify({ s: 'ü[€{😀"[' })), 1)).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
+import { Limit } from '../../agent/contract.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import type { InjectionDefaults, ServiceAccountLookup } from '../../webhook/decide.ts';
 import type { JsonObject } from '../../webhook/json.ts';
@@ -139,6 +140,18 @@ describe('admission handler', () => {
   it('answers 400 for a bad envelope', async () => {
     const h = setup(vi.fn<ReviewPod>());
     expect(await h.handle(Buffer.from('nope'))).toEqual({ status: 400, body: JSON.stringify({ error: { code: 400, message: 'request body is not JSON; expected an AdmissionReview' } }) });
+  });
+
+  it('answers 400, never reaching the core, for a pod nested 10,000 levels deep', async () => {
+    const review = vi.fn<ReviewPod>();
+    const h = setup(review);
+    const deep = `${'{"a":['.repeat(5_000)}1${']}'.repeat(5_000)}`;
+    const text = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: createRequest() }).replace('"image":"app:1"', `"image":"app:1","x":${deep}`);
+    const result = await h.handle(Buffer.from(text));
+    const message = `request body nests objects and arrays deeper than ${Limit.admissionJsonMaxDepth} levels; no Pod does`;
+    expect(result).toEqual({ status: 400, body: JSON.stringify({ error: { code: 400, message } }) });
+    expect(review).not.toHaveBeenCalled();
+    expect(h.logs()[0]).toMatchObject({ msg: 'invalid admission request', level: 'warn', status: 400, err: message });
   });
 
   it('counts every answer by result and mode', async () => {
