@@ -24,9 +24,16 @@ if ((${#pkgs[@]} > 0)); then
   apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
+# The image build waits mostly on the network and disk (mmdebstrap, npm ci in buildah), the Go
+# builds on the CPU: run it beside them. Its output is read when all are done.
+images_out="$(mktemp)"
+bash "$HERE/build-images.sh" >"$images_out" &
+images_pid=$!
 bash "$HERE/build-kubernetes.sh" >&2
 bash "$HERE/build-containerd.sh" >&2
-images_env="$(bash "$HERE/build-images.sh")"
+if ! wait "$images_pid"; then rm -f "$images_out"; log "the image build failed (its messages are above)"; exit 1; fi
+images_env="$(cat "$images_out")"
+rm -f "$images_out"
 eval "$images_env"
 
 mkdir -p "$CLUSTER_DIR" "$PID_DIR" "$LOG_DIR" "$PKI"
