@@ -32,6 +32,7 @@ COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: tsc needs no install script, and none runs with registry credentials.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY contract ./contract
 COPY agent ./agent
 COPY cli ./cli
 COPY runtime ./runtime

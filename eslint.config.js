@@ -41,6 +41,16 @@ export default tseslint.config(
     },
   },
   {
+    // Imports run one way: the shared contract and runtime import no capability, and the
+    // webhook nothing of the sidecar.
+    files: ['contract/**', 'runtime/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/webhook/**', '**/cli/**'], message: 'contract/ and runtime/ import no capability folder.' }] }] },
+  },
+  {
+    files: ['webhook/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**'], message: 'webhook/ imports nothing from agent/ (shared names live in contract/).' }] }] },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

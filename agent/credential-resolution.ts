@@ -5,7 +5,7 @@
  * it would read. `doctor` uses it; it never performs an exchange.
  */
 import type { Env } from '../runtime/config.ts';
-import { PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from './contract.ts';
+import { PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from '../contract/index.ts';
 
 /** What a file looked like; `content` is set only for a readable small file. */
 export interface FileSnapshot {

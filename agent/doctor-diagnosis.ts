@@ -8,7 +8,7 @@
  */
 import { decodeJwt } from 'jose';
 import type { Env } from '../runtime/config.ts';
-import { AgentEnv, ContainerName, FileMode, OutputFile, PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv, VolumeName, isLoopbackHost, Limit } from './contract.ts';
+import { AgentEnv, ContainerName, FileMode, OutputFile, PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv, VolumeName, isLoopbackHost, Limit } from '../contract/index.ts';
 import { readSdkEnv, resolveSdkCredential, credentialPathsToObserve, type CredentialResolution, type FileSnapshot } from './credential-resolution.ts';
 
 export interface DoctorSettings {

@@ -13,7 +13,7 @@ import { formatHelp, option, parseArgv, resolveConfig } from '../runtime/config.
 import { systemClock } from '../runtime/clock.ts';
 import { ExitCode } from '../runtime/errors.ts';
 import { parseListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
-import { AgentEnv, Default, HttpPath, Limit, Metric, SdkEnv } from './contract.ts';
+import { AgentEnv, Default, HttpPath, Limit, Metric, SdkEnv } from '../contract/index.ts';
 import type { FileSnapshot } from './credential-resolution.ts';
 import { diagnose, doctorPathsToObserve, type AgentProbe, type DoctorObservation, type DoctorSettings } from './doctor-diagnosis.ts';
 import { formatDoctorText } from './doctor-report.ts';

@@ -17,7 +17,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Clock } from '../runtime/clock.ts';
 import { ConfigError, WifError } from '../runtime/errors.ts';
-import { ACCESS_TOKEN_PATTERN, Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, USER_AGENT, parseSecureUrl } from './contract.ts';
+import { ACCESS_TOKEN_PATTERN, Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, USER_AGENT, parseSecureUrl } from '../contract/index.ts';
 import { isRecord, parseJsonObject } from '../runtime/json.ts';
 import {
   describeTransportError,

@@ -26,7 +26,7 @@ import { constants as fsConstants } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { WifError } from '../runtime/errors.ts';
-import { ACCESS_TOKEN_PATTERN, FileMode, OutputFile, SdkFileFormat } from './contract.ts';
+import { ACCESS_TOKEN_PATTERN, FileMode, OutputFile, SdkFileFormat } from '../contract/index.ts';
 import { parseJsonObject } from '../runtime/json.ts';
 
 export interface StoredToken {

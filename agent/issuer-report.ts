@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { ConfigError, WifError } from '../runtime/errors.ts';
-import { Annotation, Default } from './contract.ts';
+import { Annotation, Default } from '../contract/index.ts';
 
 export interface DiscoveryDocument {
   readonly issuer: string;

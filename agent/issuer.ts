@@ -13,7 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { CommandContext } from '../runtime/command.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type Env } from '../runtime/config.ts';
 import { ConfigError, ExitCode, WifError } from '../runtime/errors.ts';
-import { Default, Limit, USER_AGENT } from './contract.ts';
+import { Default, Limit, USER_AGENT } from '../contract/index.ts';
 import { buildIssuerReport, checkRuleTarget, formatIssuerText, parseDiscoveryDocument, parseJwks } from './issuer-report.ts';
 import { readBoundedBody } from './http-response.ts';
 

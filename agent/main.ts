@@ -12,7 +12,7 @@ import type { Env } from '../runtime/config.ts';
 import { ExitCode } from '../runtime/errors.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { VERSION } from '../runtime/version.ts';
-import { Limit } from './contract.ts';
+import { Limit } from '../contract/index.ts';
 import { parseAgentConfig, type AgentConfig, type ExchangeSettings } from './config.ts';
 import { createTokenExchanger, type TokenExchanger } from './exchange.ts';
 import { createTokenFileStore, type TokenFileStore } from './files.ts';

@@ -8,7 +8,7 @@
  * loop every 10 ms, about 0.4 s of CPU a minute in an agent that otherwise sleeps. The agent
  * has six fixed series; the process series below are computed only when scraped.
  */
-import { METRIC_PREFIX, Metric } from './contract.ts';
+import { METRIC_PREFIX, Metric } from '../contract/index.ts';
 import type { RefreshEvents } from './refresher.ts';
 
 export interface AgentMetrics extends Required<RefreshEvents> {

@@ -14,7 +14,7 @@ import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { nameRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from './contract.ts';
+import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from '../contract/index.ts';
 import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
 import { errorCode, isTimeoutError, isUntrustedCertificateError } from './http-response.ts';
 import { DIRECT_EGRESS, EgressProxyError, undiciConnectOption, type EgressSettings } from './egress.ts';

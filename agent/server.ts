@@ -3,7 +3,7 @@
  * `/metrics`. Plain node:http, so the sidecar stays small and starts fast.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { HttpPath } from './contract.ts';
+import { HttpPath } from '../contract/index.ts';
 import { listenOn, type ListenAddress } from '../runtime/listen-address.ts';
 
 // Not `import { createServer } from 'node:http'`: building that ES module namespace runs

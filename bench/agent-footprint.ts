@@ -18,7 +18,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentEnv, Default, Limit, SdkEnv, TokenExchange } from '../agent/contract.ts';
+import { AgentEnv, Default, Limit, SdkEnv, TokenExchange } from '../contract/index.ts';
 import { loadAverage, numberFlag, revisionFlag, type BenchOptions } from './support/bench-options.ts';
 import { REPO_ROOT } from './support/processes.ts';
 import { markdownTable, mib, ms, percentile } from './support/report.ts';
@@ -570,7 +570,7 @@ function whatItTook(): string[] {
         ['`agent/exchange.ts`: the exchange on `node:https` (`agent: false`, one overall deadline, bounded body, no redirects) instead of undici; undici loaded lazily for the URL identity source only', 'Once it has made a request, undici (llhttp in WebAssembly, node:http2) stays resident; built-in https costs 1–4 MiB for the same request', '−17 to −20 MiB'],
         ['`agent/refresher.ts`: the identity source is watched only while a new assertion is wanted (a refresh is due or awaited)', "The file source's watch polls every 10 s; a change was ignored while the token is fresh anyway", '−6 wake-ups per minute'],
         ['`agent/server.ts`: `connectionsCheckingInterval` 60 s', "Node checks request timeouts on a timer that runs with no client connected (30 s by default)", '−1 wake-up per minute'],
-        ['Injected sidecar: `node --lite-mode --no-memory-reducer /usr/local/bin/anthropic-wif agent` (`AgentCommand` in `agent/contract.ts`, `webhook/injected-objects.ts`); proxy mode: `--no-memory-reducer` only', "V8's memory reducer re-arms an 8 s timer for as long as the heap stays small, the bulk of an idle agent's wake-ups; lite mode (interpreter only, lazy feedback) touches none of V8's optimizing compilers and allocates less. Neither option is accepted in NODE_OPTIONS, hence the container's command. Lite mode turns WebAssembly off, which the proxy's undici needs", '−5 MiB, −7 wake-ups per minute'],
+        ['Injected sidecar: `node --lite-mode --no-memory-reducer /usr/local/bin/anthropic-wif agent` (`AgentCommand` in `contract/index.ts`, `webhook/injected-objects.ts`); proxy mode: `--no-memory-reducer` only', "V8's memory reducer re-arms an 8 s timer for as long as the heap stays small, the bulk of an idle agent's wake-ups; lite mode (interpreter only, lazy feedback) touches none of V8's optimizing compilers and allocates less. Neither option is accepted in NODE_OPTIONS, hence the container's command. Lite mode turns WebAssembly off, which the proxy's undici needs", '−5 MiB, −7 wake-ups per minute'],
       ],
     ),
     '',
@@ -610,7 +610,7 @@ function sidecarResources(f: Figures): string[] {
   return [
     '### Sidecar resources',
     '',
-    `Steady RSS: ${names.map((n, i) => `${n} ${(steady[i] ?? Number.NaN).toFixed(1)} MiB`).join(', ')}; peak since start (VmHWM) up to ${peak.toFixed(1)} MiB. The defaults (\`Default.agentResources\` in \`agent/contract.ts\`, the chart's \`agent.resources\`) request **${requests.cpu} CPU, ${requests.memory}** and limit memory to **${limits.memory}**: the file-mode agent's steady RSS is ${covered(steady[0] ?? Number.NaN, requestMib)} the request, the idle proxy's ${covered(steady[2] ?? Number.NaN, requestMib)} the request (a request is for scheduling; most of the difference is the node binary's shared pages), and every peak here is ${covered(peak, limitMib)} the limit. The limit leaves room for proxy mode under load: the proxy section measured its RSS at up to ~250 MiB while relaying 10 MiB streams back to back. The CPU request (${requests.cpu} = ~300 ms per minute) is far above the idle agent's.`,
+    `Steady RSS: ${names.map((n, i) => `${n} ${(steady[i] ?? Number.NaN).toFixed(1)} MiB`).join(', ')}; peak since start (VmHWM) up to ${peak.toFixed(1)} MiB. The defaults (\`Default.agentResources\` in \`contract/index.ts\`, the chart's \`agent.resources\`) request **${requests.cpu} CPU, ${requests.memory}** and limit memory to **${limits.memory}**: the file-mode agent's steady RSS is ${covered(steady[0] ?? Number.NaN, requestMib)} the request, the idle proxy's ${covered(steady[2] ?? Number.NaN, requestMib)} the request (a request is for scheduling; most of the difference is the node binary's shared pages), and every peak here is ${covered(peak, limitMib)} the limit. The limit leaves room for proxy mode under load: the proxy section measured its RSS at up to ~250 MiB while relaying 10 MiB streams back to back. The CPU request (${requests.cpu} = ~300 ms per minute) is far above the idle agent's.`,
   ];
 }
 

@@ -21,7 +21,7 @@ import { REPO_ROOT, startProcess, waitForPort, type BenchProcess } from './suppo
 import { integer, markdownTable, mib, ms, percent } from './support/report.ts';
 import { metricSum, requestOnce } from './support/request.ts';
 import { runWrk, startWrk, type WrkResult } from './support/wrk.ts';
-import { METRIC_PREFIX, Metric } from '../agent/contract.ts';
+import { METRIC_PREFIX, Metric } from '../contract/index.ts';
 import { renderWorstCase, runWorstCase, spliceWorstCase } from './webhook-worst-case.ts';
 
 const WEBHOOK_CLI = join(REPO_ROOT, 'dist', 'cli', 'anthropic-wif.js');

@@ -11,7 +11,7 @@ import type { CommandDefinition } from '../runtime/command.ts';
 import type { Env } from '../runtime/config.ts';
 import { ConfigError, ExitCode, describeError } from '../runtime/errors.ts';
 import { VERSION } from '../runtime/version.ts';
-import { CLI_NAME } from '../agent/contract.ts';
+import { CLI_NAME } from '../contract/index.ts';
 
 export const COMMANDS: readonly CommandDefinition[] = [
   {

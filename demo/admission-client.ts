@@ -5,7 +5,7 @@
  */
 import { request } from 'node:https';
 import fastJsonPatch from 'fast-json-patch';
-import { HttpPath } from '../agent/contract.ts';
+import { HttpPath } from '../contract/index.ts';
 import type { JsonObject } from './example-pod.ts';
 
 export interface AdmissionOutcome {

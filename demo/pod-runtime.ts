@@ -5,7 +5,7 @@
  * moved under the demo's root directory.
  */
 import { mkdir } from 'node:fs/promises';
-import { AgentEnv, ContainerName, VolumeName } from '../agent/contract.ts';
+import { AgentEnv, ContainerName, VolumeName } from '../contract/index.ts';
 import { startCli, type CliProcess } from '../test/support/cli.ts';
 import type { OidcIssuer } from '../test/support/oidc-issuer.ts';
 import { Arrivals, followAgentLog, type LoggedExchange, type LogRecord } from './agent-log.ts';

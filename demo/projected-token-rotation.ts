@@ -3,7 +3,7 @@
  * directory, and replace it (a new JWT, a `..data` symlink swap) once it is older than 80 % of
  * its lifetime, as the kubelet does. The JWTs come from the demo's local OIDC issuer.
  */
-import { Limit } from '../agent/contract.ts';
+import { Limit } from '../contract/index.ts';
 import { createKubeletTokenDir, type KubeletTokenDir } from '../test/support/kubelet-token-file.ts';
 import type { OidcIssuer } from '../test/support/oidc-issuer.ts';
 

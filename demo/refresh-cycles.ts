@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
-import { OutputFile, SdkEnv } from '../agent/contract.ts';
+import { OutputFile, SdkEnv } from '../contract/index.ts';
 import { describeError } from '../runtime/errors.ts';
 import type { AnthropicApiStandIn } from '../test/support/anthropic-api.ts';
 import type { IssuedToken, TokenEndpointEvent } from '../test/support/token-endpoint.ts';

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SdkEnv } from '../agent/contract.ts';
+import { SdkEnv } from '../contract/index.ts';
 import { ConfigError, ExitCode, describeError } from '../runtime/errors.ts';
 import type { CliProcess } from '../test/support/cli.ts';
 import type { LoggedExchange } from './agent-log.ts';

@@ -4,7 +4,7 @@
  * api.anthropic.com: the token endpoint (trusting that issuer through a federation rule, as
  * the Console would be set up) and the Messages API (accepting only tokens it issued).
  */
-import { Default } from '../agent/contract.ts';
+import { Default } from '../contract/index.ts';
 import { startAnthropicApi, type AnthropicApiStandIn } from '../test/support/anthropic-api.ts';
 import { createOidcIssuer, serviceAccountSubject, type OidcIssuer } from '../test/support/oidc-issuer.ts';
 import type { Narrator } from './narrator.ts';

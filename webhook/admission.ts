@@ -3,7 +3,7 @@
  * functions: the HTTP handler only decodes, looks up, reviews and encodes. Bad input is a
  * value (status + message for a JSON error body), never an exception or a stack trace.
  */
-import { Limit } from '../agent/contract.ts';
+import { Limit } from '../contract/index.ts';
 import type { JsonPatchOperation } from './patch.ts';
 import { isJsonObject, nestsDeeperThan, type JsonObject, type JsonValue } from './json.ts';
 

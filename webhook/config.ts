@@ -16,7 +16,7 @@ import {
   RESERVED_ENV_PREFIX,
   SECURE_URL_EXPECTED,
   webhookFlagEnv,
-} from '../agent/contract.ts';
+} from '../contract/index.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpec } from '../runtime/config.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';

@@ -6,7 +6,7 @@
  * settings (Pod annotation > ServiceAccount annotation > defaults, each validated) → the
  * pod-dependent plan (plan.ts). Any invalid input is a denial: nothing is half-injected.
  */
-import { Annotation, type Mode } from '../agent/contract.ts';
+import { Annotation, type Mode } from '../contract/index.ts';
 import type { ContainerInjection } from './injected-objects.ts';
 import type { JsonObject } from './json.ts';
 import { decideOptIn } from './opt-in.ts';

@@ -7,7 +7,7 @@
  * The agent's init container alone is placed anew: right after the native sidecars the pod
  * starts with and before every other init container.
  */
-import { Annotation } from '../agent/contract.ts';
+import { Annotation } from '../contract/index.ts';
 import type { InjectionPlan } from './decide.ts';
 import type { ContainerInjection } from './injected-objects.ts';
 import { isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';

@@ -15,7 +15,7 @@ import {
   SdkEnv,
   VolumeName,
   type Mode,
-} from '../agent/contract.ts';
+} from '../contract/index.ts';
 import type { CaBundleSource, InjectionDefaults } from './decide.ts';
 import type { JsonObject } from './json.ts';
 import type { EffectiveSettings } from './settings.ts';

@@ -7,7 +7,7 @@
 import { HttpMethod, KubeConfig, ListWatch, RequestContext, V1ListMeta, V1ObjectMeta, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { ConfigError, WifError, describeError } from '../runtime/errors.ts';
-import { USER_AGENT } from '../agent/contract.ts';
+import { USER_AGENT } from '../contract/index.ts';
 import type { ServiceAccountInformer, SlimServiceAccount, SlimServiceAccountList } from './service-accounts.ts';
 import { SERVICE_ACCOUNTS_PATH, slimServiceAccount } from './service-accounts.ts';
 

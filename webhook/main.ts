@@ -4,7 +4,7 @@
  * pure core, then serves until SIGTERM: readiness turns false at once, in-flight requests
  * finish, and the process exits 0 within Limit.webhookShutdownMs.
  */
-import { Limit } from '../agent/contract.ts';
+import { Limit } from '../contract/index.ts';
 import { systemClock } from '../runtime/clock.ts';
 import type { CommandContext } from '../runtime/command.ts';
 import { ExitCode } from '../runtime/errors.ts';

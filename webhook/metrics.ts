@@ -4,7 +4,7 @@
  * process metrics included, starts with `anthropic_wif_`.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { METRIC_PREFIX, Metric } from '../agent/contract.ts';
+import { METRIC_PREFIX, Metric } from '../contract/index.ts';
 
 export type AdmissionResult = 'injected' | 'skipped' | 'denied' | 'error';
 

@@ -2,7 +2,7 @@
  * Whether a pod opted in: Pod annotation > Pod label > ServiceAccount annotation, so a
  * Pod's `"false"` beats its ServiceAccount's `"true"`. Only the deciding value is validated.
  */
-import { Annotation, OPT_IN_LABEL } from '../agent/contract.ts';
+import { Annotation, OPT_IN_LABEL } from '../contract/index.ts';
 import { invalidValueMessage, parseInject, type AnnotationLayer } from './settings.ts';
 
 export type OptIn =

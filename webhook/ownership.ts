@@ -3,7 +3,7 @@
  * the status annotation says the webhook injected them) and the variables and mounts the
  * status annotation records per container. Nothing else is ever removed or replaced.
  */
-import { ContainerName, VolumeName } from '../agent/contract.ts';
+import { ContainerName, VolumeName } from '../contract/index.ts';
 import { stringField, type JsonObject } from './json.ts';
 import type { ContainerRecord } from './status.ts';
 

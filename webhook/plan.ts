@@ -6,7 +6,7 @@
  * (recorded in the status annotation), so re-admitting an injected pod plans the same
  * injection again, and a pod whose settings changed is re-injected consistently.
  */
-import { Annotation, ContainerName, Default, Path, SHADOWING_ENV, VolumeName, type Mode } from '../agent/contract.ts';
+import { Annotation, ContainerName, Default, Path, SHADOWING_ENV, VolumeName, type Mode } from '../contract/index.ts';
 import type { InjectionDecision, InjectionDefaults, InjectionPlan } from './decide.ts';
 import {
   agentContainer,

@@ -8,7 +8,7 @@
  * - `undecided`: whether the pod opted in could not be known (its ServiceAccount was
  *   unreadable); the shell answers with an error so the failurePolicy decides.
  */
-import type { Mode } from '../agent/contract.ts';
+import type { Mode } from '../contract/index.ts';
 import { applyInjection } from './inject.ts';
 import { decideInjection, type InjectionDefaults, type ServiceAccountLookup } from './decide.ts';
 import type { JsonObject } from './json.ts';

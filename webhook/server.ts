@@ -11,7 +11,7 @@ import type { AddressInfo, DropArgument } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { SecureVersion } from 'node:tls';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { Default, HttpPath, type Mode } from '../agent/contract.ts';
+import { Default, HttpPath, type Mode } from '../contract/index.ts';
 import { describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {

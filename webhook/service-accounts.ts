@@ -4,7 +4,7 @@
  * moment before its first pod may not have reached the watch yet). With
  * `--service-account-lookup=false` nothing here touches a cluster.
  */
-import { ANNOTATION_PREFIX } from '../agent/contract.ts';
+import { ANNOTATION_PREFIX } from '../contract/index.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { WifError, describeError } from '../runtime/errors.ts';
 import { isRecord } from '../runtime/json.ts';

@@ -14,7 +14,7 @@ import {
   SECURE_URL_EXPECTED,
   UNSAFE_URL_CHARACTERS,
   type Mode,
-} from '../agent/contract.ts';
+} from '../contract/index.ts';
 import type { InjectionDefaults } from './decide.ts';
 
 /** One source of annotations, in precedence order. */

@@ -3,7 +3,7 @@
  * that back before injecting again) and a hash of the settings it injected with.
  */
 import { createHash } from 'node:crypto';
-import type { Mode } from '../agent/contract.ts';
+import type { Mode } from '../contract/index.ts';
 import { isJsonObject, nameRecord, type JsonValue } from './json.ts';
 
 export const STATUS_VERSION = 1;

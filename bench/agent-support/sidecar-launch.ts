@@ -3,7 +3,7 @@
  * webhook's own code, webhook/injected-objects.ts), reduced to what a benchmark needs to run
  * the same thing from dist/: its arguments and the Node options its environment sets.
  */
-import { AgentCommand, Default, type Mode } from '../../agent/contract.ts';
+import { AgentCommand, Default, type Mode } from '../../contract/index.ts';
 import { agentContainer } from '../../webhook/injected-objects.ts';
 import { TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID, testInjectionDefaults } from '../../test/support/injection-defaults.ts';
 

@@ -5,7 +5,7 @@
  * (each container keeps its size), so scale 3 is three times the input of scale 1. `forgedStatus` adds a status annotation that claims every env
  * entry as the webhook's, so the webhook takes them all back (its removal path).
  */
-import { Annotation } from '../../agent/contract.ts';
+import { Annotation } from '../../contract/index.ts';
 import { BENCH_FEDERATION_RULE_ID, BENCH_ORGANIZATION_ID } from './pod.ts';
 
 export interface HostileShape {

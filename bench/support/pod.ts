@@ -4,7 +4,7 @@
  * container, env from literals, fields and Secrets, probes, resources and six volumes.
  * About 4 KB of JSON, which is what a real opted-in pod review weighs.
  */
-import { Annotation, OPT_IN_LABEL } from '../../agent/contract.ts';
+import { Annotation, OPT_IN_LABEL } from '../../contract/index.ts';
 
 export const BENCH_ORGANIZATION_ID = '6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b';
 export const BENCH_FEDERATION_RULE_ID = 'fdrl_01benchmarkrule000000000';

@@ -5,7 +5,7 @@
  *   can be created afterwards. The release is installed again at the end for the other files.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Annotation, ContainerName, PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from '../../agent/contract.ts';
+import { Annotation, ContainerName, PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from '../../contract/index.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { getJson, helm, kubectl, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import { RELEASE, RELEASE_NAMESPACE, upgradeRelease } from './support/release.ts';

@@ -5,7 +5,7 @@
  * Troubleshooting: "Job never completes").
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContainerName } from '../../agent/contract.ts';
+import { ContainerName } from '../../contract/index.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { apply, eventually, getJson, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import { upgradeRelease } from './support/release.ts';

@@ -4,7 +4,7 @@
  * the proxy.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Annotation, PROXY_PLACEHOLDER_AUTH_TOKEN } from '../../agent/contract.ts';
+import { Annotation, PROXY_PLACEHOLDER_AUTH_TOKEN } from '../../contract/index.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { apply, eventually, kubectl, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import {

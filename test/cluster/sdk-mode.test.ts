@@ -3,7 +3,7 @@
  * config dir go into the single app container, whose official SDK exchanges by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Annotation, ContainerName, SdkEnv } from '../../agent/contract.ts';
+import { Annotation, ContainerName, SdkEnv } from '../../contract/index.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import { NAMESPACE_PREFIX, appDeployment, containerEvents, createTestNamespace, deleteNamespace, rollOut, successfulCalls, type Pod } from './support/workloads.ts';

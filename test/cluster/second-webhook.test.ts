@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Annotation, ContainerName, OutputFile, Path } from '../../agent/contract.ts';
+import { Annotation, ContainerName, OutputFile, Path } from '../../contract/index.ts';
 import { listenStandIn } from '../support/listen.ts';
 import { issueServingCertificate } from '../support/tls.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';

@@ -4,7 +4,7 @@
  * never sends the spent projected JWT (its `jti`) again; the app keeps succeeding.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentArgs, Annotation } from '../../agent/contract.ts';
+import { AgentArgs, Annotation } from '../../contract/index.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule, type AnthropicStandIns } from './support/anthropic.ts';
 import { eventually, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import { podProcesses } from './support/host.ts';

@@ -6,7 +6,7 @@
  * - a rolling restart of the webhook while pods are admitted in a loop fails no admission.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Annotation, ContainerName } from '../../agent/contract.ts';
+import { Annotation, ContainerName } from '../../contract/index.ts';
 import { suiteCa } from './support/anthropic.ts';
 import { apply, eventually, getJson, kubectl, readClusterEnv, type ClusterEnv } from './support/cluster-env.ts';
 import { RELEASE_NAMESPACE, WEBHOOK_DEPLOYMENT } from './support/release.ts';

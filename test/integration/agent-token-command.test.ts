@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutputFile } from '../../agent/contract.ts';
+import { OutputFile } from '../../contract/index.ts';
 import { runCli } from '../support/cli.ts';
 import { TokenEndpointFault } from '../support/token-endpoint.ts';
 import { startAgentWorld, type AgentWorld } from '../support/agent-world.ts';

@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutputFile } from '../../agent/contract.ts';
+import { OutputFile } from '../../contract/index.ts';
 import { metricSample } from '../../agent/metrics.ts';
 import { runCli, stopAllClis, type CliProcess } from '../support/cli.ts';
 import { TokenEndpointFault } from '../support/token-endpoint.ts';

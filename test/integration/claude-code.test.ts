@@ -10,7 +10,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ClaudeCodeEnv, ClaudeCodeSetting, OutputFile, PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv, TokenExchange } from '../../agent/contract.ts';
+import { ClaudeCodeEnv, ClaudeCodeSetting, OutputFile, PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv, TokenExchange } from '../../contract/index.ts';
 import { writeFirstToken, type AgentWorld } from '../support/agent-world.ts';
 import { CLAUDE_CODE_VERSION, type ClaudeCodeRun } from '../support/claude-code.ts';
 import {

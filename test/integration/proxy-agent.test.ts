@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { PROXY_PLACEHOLDER_AUTH_TOKEN } from '../../agent/contract.ts';
+import { PROXY_PLACEHOLDER_AUTH_TOKEN } from '../../contract/index.ts';
 import { eventually, startAgent, startAgentWorld, type AgentWorld } from '../support/agent-world.ts';
 import { stopAllClis } from '../support/cli.ts';
 import { startMessagesEndpoint, type MessagesEndpoint } from '../support/messages-endpoint.ts';

@@ -11,7 +11,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
-import { PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from '../../agent/contract.ts';
+import { PROXY_PLACEHOLDER_AUTH_TOKEN, SdkEnv } from '../../contract/index.ts';
 import type { StoredToken } from '../../agent/files.ts';
 import { metricSample } from '../../agent/metrics.ts';
 import { startProxy, type ProxyTimeouts, type RunningProxy } from '../../agent/proxy.ts';

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutputFile } from '../../agent/contract.ts';
+import { OutputFile } from '../../contract/index.ts';
 import { REPO_ROOT, stopAllClis } from '../support/cli.ts';
 import { startMessagesEndpoint, type MessagesEndpoint } from '../support/messages-endpoint.ts';
 import { eventually, startAgentAwaitingRotation, startAgentWorld, type AgentWorld } from '../support/agent-world.ts';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { Annotation, Default, HttpPath } from '../../agent/contract.ts';
+import { Annotation, Default, HttpPath } from '../../contract/index.ts';
 import { REPO_ROOT, startCli, stopAllClis, type CliProcess } from '../support/cli.ts';
 import { createSecretVolume, createTestCa, issueServingCertificate } from '../support/tls.ts';
 

@@ -13,7 +13,7 @@ import { createKubeletTokenDir, type KubeletTokenDir } from './kubelet-token-fil
 import { startTokenEndpoint, type TokenEndpoint } from './token-endpoint.ts';
 import type { ListenOptions } from './listen.ts';
 import { runCli, startCli, type CliProcess, type Env } from './cli.ts';
-import { FileMode, OutputFile } from '../../agent/contract.ts';
+import { FileMode, OutputFile } from '../../contract/index.ts';
 import { TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID } from './injection-defaults.ts';
 
 export const AUDIENCE = 'https://api.anthropic.com';

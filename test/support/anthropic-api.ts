@@ -7,7 +7,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { TokenExchange } from '../../agent/contract.ts';
+import { TokenExchange } from '../../contract/index.ts';
 import { startMessagesEndpoint, type MessagesEndpoint, type MessagesEndpointOptions } from './messages-endpoint.ts';
 import { startTokenEndpoint, type TokenEndpoint, type TokenEndpointOptions } from './token-endpoint.ts';
 

@@ -7,7 +7,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, type TestContext } from 'vitest';
-import { OutputFile, SdkEnv, TokenExchange } from '../../agent/contract.ts';
+import { OutputFile, SdkEnv, TokenExchange } from '../../contract/index.ts';
 import { eventually, startAgentAwaitingRotation, startAgentWorld, type AgentAwaitingRotation, type AgentWorld } from './agent-world.ts';
 import { CLAUDE_CODE_VERSION, createClaudeCodeHome, installClaudeCode, runClaudeCode, type ClaudeCodeHome, type ClaudeCodeRun } from './claude-code.ts';
 import { stopAllClis, type Env } from './cli.ts';

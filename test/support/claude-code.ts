@@ -18,7 +18,7 @@ import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ClaudeCodeEnv, ProxyEnv } from '../../agent/contract.ts';
+import { ClaudeCodeEnv, ProxyEnv } from '../../contract/index.ts';
 import type { Env } from './cli.ts';
 import { cacheRoot } from './k8s-tools.ts';
 

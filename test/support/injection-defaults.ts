@@ -1,5 +1,5 @@
 /** Webhook defaults for tests: fixed values, so golden fixtures do not change with the version. */
-import { Default } from '../../agent/contract.ts';
+import { Default } from '../../contract/index.ts';
 import type { InjectionDefaults } from '../../webhook/decide.ts';
 
 export const TEST_ORGANIZATION_ID = '00000000-0000-4000-8000-000000000000';

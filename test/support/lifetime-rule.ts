@@ -4,7 +4,7 @@
  * definition for every stand-in: the HTTP token endpoint, the in-memory one and the fleet
  * simulation.
  */
-import { Limit } from '../../agent/contract.ts';
+import { Limit } from '../../contract/index.ts';
 
 export function mintedLifetimeSeconds(ruleLifetimeSeconds: number, jwtExpSeconds: number, nowMs: number): number {
   const remainingSeconds = jwtExpSeconds - Math.floor(nowMs / 1000);

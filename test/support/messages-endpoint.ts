@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TokenExchange } from '../../agent/contract.ts';
+import { TokenExchange } from '../../contract/index.ts';
 import { listenStandIn, type ListenOptions } from './listen.ts';
 
 export const MESSAGES_PATH = '/v1/messages';

@@ -19,7 +19,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createLocalJWKSet, decodeJwt, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import { Agent, request } from 'undici';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
-import { IdPattern, TokenExchange } from '../../agent/contract.ts';
+import { IdPattern, TokenExchange } from '../../contract/index.ts';
 import { mintedLifetimeSeconds } from './lifetime-rule.ts';
 import { listenStandIn, type ListenOptions } from './listen.ts';
 

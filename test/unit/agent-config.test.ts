@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentConfig, parseLoopbackListenAddress, parseTokenConfig, type AgentConfig, type TokenConfig } from '../../agent/config.ts';
-import { parseEndpointUrl } from '../../agent/contract.ts';
+import { parseEndpointUrl } from '../../contract/index.ts';
 import { parseListenAddress } from '../../runtime/listen-address.ts';
 import type { Env } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/errors.ts';

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { ConfigError } from '../../runtime/errors.ts';
-import { TokenExchange, USER_AGENT } from '../../agent/contract.ts';
+import { TokenExchange, USER_AGENT } from '../../contract/index.ts';
 import { VERSION } from '../../runtime/version.ts';
 import { ExchangeError, createTokenExchanger, describeRemoteError, type ExchangeParameters, type TokenExchanger } from '../../agent/exchange.ts';
 import { createOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.ts';

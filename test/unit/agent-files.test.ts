@@ -4,7 +4,7 @@ import { lstat, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile, mkdir 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { OutputFile } from '../../agent/contract.ts';
+import { OutputFile } from '../../contract/index.ts';
 import {
   TokenFileError,
   createTokenFileStore,

@@ -1,12 +1,12 @@
 /**
- * The chart is YAML and cannot import agent/contract.ts, so this test keeps its defaults,
+ * The chart is YAML and cannot import contract/index.ts, so this test keeps its defaults,
  * names and limits equal to the contract module's, and its versions equal to the package's.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { Annotation, Default, IdPattern, Limit, MODES, OPT_IN_LABEL } from '../../agent/contract.ts';
+import { Annotation, Default, IdPattern, Limit, MODES, OPT_IN_LABEL } from '../../contract/index.ts';
 import { VERSION } from '../../runtime/version.ts';
 import { parseWebhookCommandLine } from '../../webhook/config.ts';
 import { CHART_DIR, REPO_ROOT } from '../support/k8s-tools.ts';

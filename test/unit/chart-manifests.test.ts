@@ -5,7 +5,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ANNOTATION_PREFIX, Annotation, IdPattern, OPT_IN_LABEL } from '../../agent/contract.ts';
+import { ANNOTATION_PREFIX, Annotation, IdPattern, OPT_IN_LABEL } from '../../contract/index.ts';
 import {
   INSTALL_MANIFEST,
   INSTALL_NAMESPACE,

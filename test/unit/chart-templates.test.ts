@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Default, HttpPath, MODES, OPT_IN_LABEL } from '../../agent/contract.ts';
+import { Default, HttpPath, MODES, OPT_IN_LABEL } from '../../contract/index.ts';
 import { VERSION } from '../../runtime/version.ts';
 import { parseWebhookCommandLine, webhookOptions } from '../../webhook/config.ts';
 import { findObject, kindsOf, manifestErrors, parseManifests, selectorMatches } from '../support/chart.ts';

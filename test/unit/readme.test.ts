@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { AgentEnv, Annotation, ClaudeCodeEnv, ClaudeCodeSetting, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../agent/contract.ts';
+import { AgentEnv, Annotation, ClaudeCodeEnv, ClaudeCodeSetting, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../contract/index.ts';
 import { AGENT_SPECS, TOKEN_SPECS } from '../../agent/config.ts';
 import { DOCTOR_OPTIONS } from '../../agent/doctor.ts';
 import { ISSUER_OPTIONS } from '../../agent/issuer.ts';

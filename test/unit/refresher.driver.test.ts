@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExchangeError } from '../../agent/exchange.ts';
 import { TokenFileError } from '../../agent/files.ts';
-import { Limit, OutputFile } from '../../agent/contract.ts';
+import { Limit, OutputFile } from '../../contract/index.ts';
 import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
 import { LIVENESS_STALE_MS, RefreshFailedError, isLoopAlive, isTokenReady, type Refresher, type RefresherOptions } from '../../agent/refresher.ts';
 import { FakeClock } from '../support/fake-clock.ts';

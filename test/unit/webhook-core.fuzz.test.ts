@@ -18,7 +18,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { Annotation, ANNOTATION_PREFIX, ContainerName, Default, Path, SdkEnv, VolumeName } from '../../agent/contract.ts';
+import { Annotation, ANNOTATION_PREFIX, ContainerName, Default, Path, SdkEnv, VolumeName } from '../../contract/index.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { decideInjection, type InjectionDefaults, type ServiceAccountLookup } from '../../webhook/decide.ts';
 import { applyInjection } from '../../webhook/inject.ts';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { Annotation, ContainerName, VolumeName } from '../../agent/contract.ts';
+import { Annotation, ContainerName, VolumeName } from '../../contract/index.ts';
 import { decideInjection, type InjectionDefaults, type ServiceAccountLookup } from '../../webhook/decide.ts';
 import { applyInjection } from '../../webhook/inject.ts';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../webhook/json.ts';

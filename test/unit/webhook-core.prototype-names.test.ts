@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { Annotation } from '../../agent/contract.ts';
+import { Annotation } from '../../contract/index.ts';
 import { expandHeaders } from '../../agent/identity-sources.ts';
 import { buildClientResponseHeaders, buildUpstreamHeaders } from '../../agent/proxy.ts';
 import { createLogger } from '../../runtime/logger.ts';

@@ -7,7 +7,7 @@ import {
   podNamespace,
   type AdmissionRequestView,
 } from '../../webhook/admission.ts';
-import { Limit } from '../../agent/contract.ts';
+import { Limit } from '../../contract/index.ts';
 import { nestsDeeperThan, type JsonObject } from '../../webhook/json.ts';
 import { serviceAccountName } from '../../webhook/pod.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Default } from '../../agent/contract.ts';
+import { Default } from '../../contract/index.ts';
 import type { Env } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { injectionDefaultsFrom, parseWebhookCommandLine, type WebhookConfig } from '../../webhook/config.ts';

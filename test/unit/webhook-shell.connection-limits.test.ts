@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Default, HttpPath, Limit } from '../../agent/contract.ts';
+import { Default, HttpPath, Limit } from '../../contract/index.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { createWebhookMetrics } from '../../webhook/metrics.ts';
 import { createWebhookServer, type WebhookConnectionLimits, type WebhookServer } from '../../webhook/server.ts';

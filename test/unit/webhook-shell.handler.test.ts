@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import { Limit } from '../../agent/contract.ts';
+import { Limit } from '../../contract/index.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import type { InjectionDefaults, ServiceAccountLookup } from '../../webhook/decide.ts';
 import type { JsonObject } from '../../webhook/json.ts';

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Annotation } from '../../../agent/contract.ts';
+import { Annotation } from '../../../contract/index.ts';
 import { startAnthropicStandIns, suiteCa, suiteRule } from './anthropic.ts';
 import { getJson, type ClusterEnv } from './cluster-env.ts';
 import { NAMESPACE_PREFIX, appDeployment, createTestNamespace, deleteNamespace, rollOut } from './workloads.ts';

@@ -4,7 +4,7 @@
  * official SDK, and readers for what the pods report.
  */
 import { readFileSync } from 'node:fs';
-import { Annotation, ContainerName, OPT_IN_LABEL } from '../../../agent/contract.ts';
+import { Annotation, ContainerName, OPT_IN_LABEL } from '../../../contract/index.ts';
 import { apply, getJson, kubectl, type ClusterEnv } from './cluster-env.ts';
 
 export const INJECT_LABEL = OPT_IN_LABEL;
