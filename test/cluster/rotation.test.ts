@@ -42,7 +42,8 @@ describe('a real kubelet rotation of the projected JWT', () => {
     const rotatedAfterS = second.assertionIat! - first.assertionIat!;
     const exchangedAfterS = (second.atMs - first.atMs) / 1000;
     console.log(`rotation: the kubelet's second JWT ${rotatedAfterS} s after the first; the agent exchanged it ${exchangedAfterS.toFixed(0)} s after its first exchange`);
-    expect(rotatedAfterS).toBeGreaterThanOrEqual(0.8 * EXPIRATION_S);
+    // (iat is whole seconds, stamped by the API server; the kubelet judges 80 % on its own clock.)
+    expect(rotatedAfterS).toBeGreaterThanOrEqual(0.8 * EXPIRATION_S - 5);
     expect(rotatedAfterS).toBeLessThanOrEqual(0.8 * EXPIRATION_S + 90);
     // The agent exchanged it after the kubelet wrote it, while the first token had time left.
     expect(second.atMs).toBeGreaterThanOrEqual(second.assertionIat! * 1000);
