@@ -34,6 +34,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY contract ./contract
 COPY agent ./agent
+COPY doctor ./doctor
+COPY issuer ./issuer
 COPY cli ./cli
 COPY runtime ./runtime
 COPY webhook ./webhook

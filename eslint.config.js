@@ -1,6 +1,7 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import importX, { createNodeResolver } from 'eslint-plugin-import-x';
 
 export default tseslint.config(
   { ignores: ['dist/', '.cache/', 'node_modules/', 'coverage/', 'charts/', 'manifests/'] },
@@ -10,7 +11,16 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
+    plugins: { 'import-x': importX },
+    settings: {
+      // Imports name the .ts file itself (NodeNext, allowImportingTsExtensions), so Node's
+      // resolution finds it; import-x parses what it finds with the TypeScript parser.
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.js', '.json'] })],
+      'import-x/extensions': ['.ts', '.js'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    },
     rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
       '@typescript-eslint/explicit-module-boundary-types': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
@@ -44,11 +54,16 @@ export default tseslint.config(
     // Imports run one way: the shared contract and runtime import no capability, and the
     // webhook nothing of the sidecar.
     files: ['contract/**', 'runtime/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/webhook/**', '**/cli/**'], message: 'contract/ and runtime/ import no capability folder.' }] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/webhook/**', '**/doctor/**', '**/issuer/**', '**/cli/**'], message: 'contract/ and runtime/ import no capability folder.' }] }] },
   },
   {
     files: ['webhook/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**'], message: 'webhook/ imports nothing from agent/ (shared names live in contract/).' }] }] },
+  },
+  {
+    // The sidecar ships without its operator commands: doctor/ and issuer/ sit on top of it.
+    files: ['agent/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/doctor/**', '**/issuer/**'], message: 'agent/ imports nothing from doctor/ or issuer/.' }] }] },
   },
   {
     files: ['**/*.js'],

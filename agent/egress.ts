@@ -19,7 +19,7 @@ import type { buildConnector } from 'undici';
 import type { Clock } from '../runtime/clock.ts';
 import { WifError } from '../runtime/errors.ts';
 import { AgentEnv, AgentFlag, UNSAFE_URL_CHARACTERS, isLoopbackHost } from '../contract/index.ts';
-import { describeTransportError, startDeadline } from './http-response.ts';
+import { describeTransportError, startDeadline } from '../runtime/http-response.ts';
 
 // ---------------------------------------------------------------------------------------
 // Settings

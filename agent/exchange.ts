@@ -28,7 +28,7 @@ import {
   parseRetryAfter,
   readBoundedBody,
   startDeadline,
-} from './http-response.ts';
+} from '../runtime/http-response.ts';
 import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, proxyFor, tlsTrustOptions, tunnelConnection, type EgressSettings } from './egress.ts';
 
 export interface ExchangeParameters {

@@ -15,7 +15,7 @@ import type { Clock } from '../runtime/clock.ts';
 import { ConfigError } from '../runtime/errors.ts';
 import { isRecord, nameRecord } from '../runtime/json.ts';
 import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from '../contract/index.ts';
-import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from './http-response.ts';
+import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from '../runtime/http-response.ts';
 import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, undiciConnectOption, type EgressSettings } from './egress.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
 

@@ -16,7 +16,7 @@ import { nameRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from '../contract/index.ts';
 import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
-import { errorCode, isTimeoutError, isUntrustedCertificateError } from './http-response.ts';
+import { errorCode, isTimeoutError, isUntrustedCertificateError } from '../runtime/http-response.ts';
 import { DIRECT_EGRESS, EgressProxyError, undiciConnectOption, type EgressSettings } from './egress.ts';
 import type { StoredToken } from './files.ts';
 

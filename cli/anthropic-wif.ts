@@ -32,12 +32,12 @@ export const COMMANDS: readonly CommandDefinition[] = [
   {
     name: 'doctor',
     summary: 'Explain which credential an SDK would use here, and what is wrong if anything.',
-    load: async () => (await import('../agent/doctor.ts')).runDoctor,
+    load: async () => (await import('../doctor/doctor.ts')).runDoctor,
   },
   {
     name: 'issuer',
     summary: "Print what to register in the Anthropic Console for this cluster's issuer.",
-    load: async () => (await import('../agent/issuer.ts')).runIssuer,
+    load: async () => (await import('../issuer/issuer.ts')).runIssuer,
   },
 ];
 

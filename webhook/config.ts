@@ -21,7 +21,7 @@ import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, 
 import { ConfigError } from '../runtime/errors.ts';
 import { LOG_LEVELS } from '../runtime/logger.ts';
 import { isJsonObject } from './json.ts';
-import type { ContainerResources, EnvVar, InjectionDefaults } from './decide.ts';
+import type { ContainerResources, EnvVar, InjectionDefaults } from './types.ts';
 
 export const WEBHOOK_COMMAND = 'webhook';
 export const WEBHOOK_SUMMARY = 'Serve the mutating admission webhook that injects workload identity into pods.';

@@ -8,8 +8,7 @@
  * starts with and before every other init container.
  */
 import { Annotation } from '../contract/index.ts';
-import type { InjectionPlan } from './decide.ts';
-import type { ContainerInjection } from './injected-objects.ts';
+import type { ContainerInjection, InjectionPlan } from './types.ts';
 import { isJsonObject, objectField, objectsField, stringField, type JsonObject } from './json.ts';
 import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
 import { agentInitIndex, containerName, envEntries, volumeMounts } from './pod.ts';

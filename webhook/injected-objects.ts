@@ -16,15 +16,8 @@ import {
   VolumeName,
   type Mode,
 } from '../contract/index.ts';
-import type { CaBundleSource, InjectionDefaults } from './decide.ts';
+import type { CaBundleSource, ContainerInjection, EffectiveSettings, InjectionDefaults } from './types.ts';
 import type { JsonObject } from './json.ts';
-import type { EffectiveSettings } from './settings.ts';
-
-/** What one container gets: variables to set and volumes to mount. */
-export interface ContainerInjection {
-  readonly env: readonly JsonObject[];
-  readonly volumeMounts: readonly JsonObject[];
-}
 
 /** The startup probe allows this long for the first token before the kubelet restarts the sidecar. */
 const STARTUP_PROBE = { periodSeconds: 1, failureThreshold: 120 } as const;

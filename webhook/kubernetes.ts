@@ -1,20 +1,48 @@
 /**
  * The webhook's only contact with the Kubernetes API: a kubeconfig (flag, else the client
  * library's default loading: KUBECONFIG, ~/.kube/config, in-cluster), bounded JSON GETs and
- * the ServiceAccount informer. Loaded lazily, so `--service-account-lookup=false` never
- * imports the client library at all.
+ * an informer that caches slim objects. It knows no resource kind: callers name the path and
+ * the slimming. Loaded lazily, so `--service-account-lookup=false` never imports the client
+ * library at all.
  */
 import { HttpMethod, KubeConfig, ListWatch, RequestContext, V1ListMeta, V1ObjectMeta, Watch, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { fetch } from 'undici';
 import { ConfigError, WifError, describeError } from '../runtime/errors.ts';
 import { USER_AGENT } from '../contract/index.ts';
-import type { ServiceAccountInformer, SlimServiceAccount, SlimServiceAccountList } from './service-accounts.ts';
-import { SERVICE_ACCOUNTS_PATH, slimServiceAccount } from './service-accounts.ts';
 
 export interface KubernetesGetResult {
   readonly status: number;
   /** Parsed JSON, or undefined when the body was not JSON. */
   readonly body: unknown;
+}
+
+/** An object reduced to what a cache keeps: its name and the annotations that matter. */
+export interface SlimObject {
+  readonly namespace: string;
+  readonly name: string;
+  readonly resourceVersion: string | undefined;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+export interface SlimList<T extends SlimObject> {
+  readonly resourceVersion: string;
+  readonly items: readonly T[];
+}
+
+/** A watch cache of slim objects (the client library's ListWatch underneath). */
+export interface Informer<T extends SlimObject> {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The informer stops after an error; the supervisor restarts it. */
+  onError(callback: (error: unknown) => void): void;
+  get(namespace: string, name: string): T | undefined;
+}
+
+/** What to watch and how to slim it: `slim` returns undefined for an object it cannot read. */
+export interface InformerSource<T extends SlimObject> {
+  readonly path: string;
+  readonly slim: (object: unknown) => T | undefined;
+  readonly list: () => Promise<SlimList<T>>;
 }
 
 /** A bounded JSON GET against the API server; rejects on timeout or network failure. */
@@ -77,7 +105,7 @@ function parseJson(text: string): unknown {
 }
 
 /** What the informer stores: the slim view, shaped as a Kubernetes object for ListWatch. */
-function asStored(slim: SlimServiceAccount): KubernetesObject {
+function asStored(slim: SlimObject): KubernetesObject {
   const metadata = new V1ObjectMeta();
   metadata.name = slim.name;
   metadata.namespace = slim.namespace;
@@ -86,16 +114,12 @@ function asStored(slim: SlimServiceAccount): KubernetesObject {
   return { metadata };
 }
 
-function fromStored(object: KubernetesObject | undefined): SlimServiceAccount | undefined {
-  return object === undefined ? undefined : slimServiceAccount(object);
-}
-
 /**
  * ListWatch keeps whatever its Watch delivers, so the Watch is wrapped to slim each object
- * first: the cache then holds names and this project's annotations only, even in clusters
- * with many ServiceAccounts. (makeInformer is exactly `new ListWatch(path, new Watch(kc), …)`.)
+ * first: the cache then holds names and the annotations `slim` keeps only, even in clusters
+ * with many objects of the kind. (makeInformer is exactly `new ListWatch(path, new Watch(kc), …)`.)
  */
-function slimmingWatch(kubeConfig: KubeConfig): Watch {
+function slimmingWatch(kubeConfig: KubeConfig, slimObject: (object: unknown) => SlimObject | undefined): Watch {
   const watch = new Watch(kubeConfig);
   const original = watch.watch.bind(watch);
   watch.watch = (path, queryParams, callback, done) =>
@@ -103,7 +127,7 @@ function slimmingWatch(kubeConfig: KubeConfig): Watch {
       path,
       queryParams,
       (phase: string, object: unknown, raw?: unknown) => {
-        const slim = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? slimServiceAccount(object) : undefined;
+        const slim = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? slimObject(object) : undefined;
         callback(phase, slim === undefined ? object : asStored(slim), raw);
       },
       done,
@@ -111,14 +135,15 @@ function slimmingWatch(kubeConfig: KubeConfig): Watch {
   return watch;
 }
 
-export function createServiceAccountInformer(kubeConfig: KubeConfig, list: () => Promise<SlimServiceAccountList>): ServiceAccountInformer {
+export function createInformer<T extends SlimObject>(kubeConfig: KubeConfig, source: InformerSource<T>): Informer<T> {
   const listFn = async (): Promise<KubernetesListObject<KubernetesObject>> => {
-    const result = await list();
+    const result = await source.list();
     const metadata = new V1ListMeta();
     metadata.resourceVersion = result.resourceVersion;
     return { metadata, items: result.items.map(asStored) };
   };
-  const informer = new ListWatch<KubernetesObject>(SERVICE_ACCOUNTS_PATH, slimmingWatch(kubeConfig), listFn, false);
+  const informer = new ListWatch<KubernetesObject>(source.path, slimmingWatch(kubeConfig, source.slim), listFn, false);
+  const fromStored = (object: KubernetesObject | undefined): T | undefined => (object === undefined ? undefined : source.slim(object));
   return {
     start: () => informer.start(),
     stop: () => informer.stop(),

@@ -11,7 +11,7 @@ import { ExitCode } from '../runtime/errors.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { decideNativeSidecar, readKubernetesVersion, watchClusterVersion, type ClusterVersionWatch } from './cluster-version.ts';
 import { injectionDefaultsFrom, parseWebhookCommandLine, type WebhookConfig } from './config.ts';
-import type { InjectionDefaults } from './decide.ts';
+import type { InjectionDefaults } from './types.ts';
 import type { KubernetesApi } from './kubernetes.ts';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { reviewPod } from './review.ts';
@@ -20,6 +20,8 @@ import {
   disabledServiceAccountSource,
   listServiceAccounts,
   readServiceAccount,
+  SERVICE_ACCOUNTS_PATH,
+  slimServiceAccount,
   startServiceAccountSource,
   type ServiceAccountSource,
 } from './service-accounts.ts';
@@ -40,7 +42,7 @@ async function connectCluster(config: WebhookConfig, logger: Logger, metrics: We
   const api = kubernetes.createKubernetesApi(kubeConfig);
   logger.info({ server: kubeConfig.getCurrentCluster()?.server }, 'using the Kubernetes API server');
   const serviceAccounts = startServiceAccountSource({
-    createInformer: (list) => kubernetes.createServiceAccountInformer(kubeConfig, list),
+    createInformer: (list) => kubernetes.createInformer(kubeConfig, { path: SERVICE_ACCOUNTS_PATH, slim: slimServiceAccount, list }),
     list: (signal) => listServiceAccounts(api, signal),
     read: (namespace, name) => readServiceAccount(api, { namespace, name }, config.serviceAccountLookupTimeout),
     clock: systemClock,

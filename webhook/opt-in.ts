@@ -3,7 +3,8 @@
  * Pod's `"false"` beats its ServiceAccount's `"true"`. Only the deciding value is validated.
  */
 import { Annotation, OPT_IN_LABEL } from '../contract/index.ts';
-import { invalidValueMessage, parseInject, type AnnotationLayer } from './settings.ts';
+import { invalidValueMessage, parseInject } from './settings.ts';
+import type { AnnotationLayer } from './types.ts';
 
 export type OptIn =
   | { readonly kind: 'in' }

@@ -7,7 +7,13 @@
  * injection again, and a pod whose settings changed is re-injected consistently.
  */
 import { Annotation, ContainerName, Default, Path, SHADOWING_ENV, VolumeName, type Mode } from '../contract/index.ts';
-import type { InjectionDecision, InjectionDefaults, InjectionPlan } from './decide.ts';
+import type {
+  ContainerInjection,
+  EffectiveSettings,
+  InjectionDecision,
+  InjectionDefaults,
+  InjectionPlan,
+} from './types.ts';
 import {
   agentContainer,
   appInjection,
@@ -15,7 +21,6 @@ import {
   credentialsVolume,
   proxyAddress,
   identityTokenVolume,
-  type ContainerInjection,
 } from './injected-objects.ts';
 import { isJsonObject, nameRecord, objectField, objectsField, stringField, type JsonObject } from './json.ts';
 import { isPreviousEnv, isPreviousMount, isWebhookContainer, isWebhookVolume } from './ownership.ts';
@@ -33,7 +38,6 @@ import {
   usesHostNetwork,
   volumeMounts,
 } from './pod.ts';
-import type { EffectiveSettings } from './settings.ts';
 import { STATUS_VERSION, formatStatus, readStatus, settingsHash, type ContainerRecord, type Layout } from './status.ts';
 
 export interface PlanInput {

@@ -10,7 +10,8 @@
  */
 import type { Mode } from '../contract/index.ts';
 import { applyInjection } from './inject.ts';
-import { decideInjection, type InjectionDefaults, type ServiceAccountLookup } from './decide.ts';
+import { decideInjection } from './decide.ts';
+import type { InjectionDefaults, ServiceAccountLookup } from './types.ts';
 import type { JsonObject } from './json.ts';
 import { createPatch, type JsonPatchOperation } from './patch.ts';
 

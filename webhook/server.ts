@@ -25,7 +25,7 @@ import {
 } from './admission.ts';
 import { serviceAccountName } from './pod.ts';
 import { listenOn, type ListenAddress } from '../runtime/listen-address.ts';
-import type { InjectionDefaults, ServiceAccountLookup } from './decide.ts';
+import type { InjectionDefaults, ServiceAccountLookup } from './types.ts';
 import type { JsonObject } from './json.ts';
 import { NO_MODE, type AdmissionResult, type WebhookMetrics } from './metrics.ts';
 import type { JsonPatchOperation } from './patch.ts';

@@ -9,8 +9,8 @@ import type { Clock } from '../runtime/clock.ts';
 import { WifError, describeError } from '../runtime/errors.ts';
 import { isRecord } from '../runtime/json.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { ServiceAccountLookup, ServiceAccountView } from './decide.ts';
-import type { KubernetesApi } from './kubernetes.ts';
+import type { ServiceAccountLookup, ServiceAccountView } from './types.ts';
+import type { Informer, KubernetesApi, SlimList } from './kubernetes.ts';
 import { nameRecord } from './json.ts';
 import type { ServiceAccountCacheResult } from './metrics.ts';
 
@@ -19,19 +19,10 @@ export interface SlimServiceAccount extends ServiceAccountView {
   readonly resourceVersion: string | undefined;
 }
 
-export interface SlimServiceAccountList {
-  readonly resourceVersion: string;
-  readonly items: readonly SlimServiceAccount[];
-}
+export type SlimServiceAccountList = SlimList<SlimServiceAccount>;
 
 /** The watch cache (kubernetes.ts wraps the client library's ListWatch). */
-export interface ServiceAccountInformer {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  /** The informer stops after an error; the supervisor restarts it. */
-  onError(callback: (error: unknown) => void): void;
-  get(namespace: string, name: string): SlimServiceAccount | undefined;
-}
+export type ServiceAccountInformer = Informer<SlimServiceAccount>;
 
 export interface ServiceAccountSource {
   lookup(namespace: string, name: string): Promise<ServiceAccountLookup>;

@@ -15,26 +15,7 @@ import {
   UNSAFE_URL_CHARACTERS,
   type Mode,
 } from '../contract/index.ts';
-import type { InjectionDefaults } from './decide.ts';
-
-/** One source of annotations, in precedence order. */
-export interface AnnotationLayer {
-  readonly annotations: Readonly<Record<string, string>>;
-  /** How a message places a value: `""` for the Pod, `" on ServiceAccount ns/name"`. */
-  readonly where: string;
-}
-
-export interface EffectiveSettings {
-  readonly organizationId: string;
-  readonly federationRuleId: string;
-  readonly serviceAccountId: string | undefined;
-  readonly workspaceId: string | undefined;
-  readonly audience: string;
-  readonly tokenExpirationSeconds: number;
-  readonly mode: Mode;
-  readonly baseUrl: string;
-  readonly skipContainers: readonly string[];
-}
+import type { AnnotationLayer, EffectiveSettings, InjectionDefaults } from './types.ts';
 
 export type SettingsResult =
   | { readonly ok: true; readonly settings: EffectiveSettings }

@@ -67,7 +67,7 @@ if ! [[ -s "$BASE_ARCHIVE" ]] || ! buildah inspect --type image "$BASE_REF" >/de
 fi
 
 # ---- anthropic-wif (the Dockerfile) -----------------------------------------------------
-wif_inputs=(Dockerfile package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json contract agent cli runtime webhook)
+wif_inputs=(Dockerfile package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json contract agent doctor issuer cli runtime webhook)
 WIF_HASH="$( (cd "$REPO" && echo "$BASE_REF" && find "${wif_inputs[@]}" -type f -not -path '*/node_modules/*' | LC_ALL=C sort | xargs sha256sum) | hash_of)"
 WIF_REF="localhost/anthropic-workload-identity/anthropic-wif:dev-$WIF_HASH"
 WIF_ARCHIVE="$IMAGES/anthropic-wif-$WIF_HASH.tar"

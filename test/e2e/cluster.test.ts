@@ -17,7 +17,7 @@ import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Annotation, ContainerName, Default, OPT_IN_LABEL, PROXY_PLACEHOLDER_AUTH_TOKEN, TokenExchange, VolumeName } from '../../contract/index.ts';
-import type { InjectionDefaults } from '../../webhook/decide.ts';
+import type { InjectionDefaults } from '../../webhook/types.ts';
 import { isJsonObject, type JsonObject } from '../../webhook/json.ts';
 import { reviewPod } from '../../webhook/review.ts';
 import { startAnthropicApi, type AnthropicApiStandIn } from '../support/anthropic-api.ts';

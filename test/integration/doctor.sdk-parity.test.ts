@@ -9,8 +9,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { observeFiles } from '../../agent/doctor.ts';
-import { resolveSdkCredential } from '../../agent/credential-resolution.ts';
+import { observeFiles } from '../../doctor/doctor.ts';
+import { resolveSdkCredential } from '../../doctor/credential-resolution.ts';
 
 const execFileAsync = promisify(execFile);
 

@@ -16,10 +16,17 @@ import { systemClock } from '../../runtime/clock.ts';
 import { silentLogger } from '../../runtime/logger.ts';
 import { metricSample } from '../../agent/metrics.ts';
 import { readKubernetesVersion } from '../../webhook/cluster-version.ts';
-import { createKubernetesApi, createServiceAccountInformer, loadKubeConfig } from '../../webhook/kubernetes.ts';
-import type { ServiceAccountLookup } from '../../webhook/decide.ts';
+import { createInformer, createKubernetesApi, loadKubeConfig } from '../../webhook/kubernetes.ts';
+import type { ServiceAccountLookup } from '../../webhook/types.ts';
 import type { ServiceAccountCacheResult } from '../../webhook/metrics.ts';
-import { listServiceAccounts, readServiceAccount, startServiceAccountSource, type ServiceAccountSource } from '../../webhook/service-accounts.ts';
+import {
+  listServiceAccounts,
+  readServiceAccount,
+  SERVICE_ACCOUNTS_PATH,
+  slimServiceAccount,
+  startServiceAccountSource,
+  type ServiceAccountSource,
+} from '../../webhook/service-accounts.ts';
 import { startCli, stopAllClis } from '../support/cli.ts';
 import { createSecretVolume, createTestCa, issueServingCertificate } from '../support/tls.ts';
 
@@ -145,7 +152,7 @@ describe('ServiceAccount cache against a stand-in API server', () => {
     const kubeConfig = loadKubeConfig(await writeKubeconfig(work, api.url));
     const kube = createKubernetesApi(kubeConfig);
     source = startServiceAccountSource({
-      createInformer: (list) => createServiceAccountInformer(kubeConfig, list),
+      createInformer: (list) => createInformer(kubeConfig, { path: SERVICE_ACCOUNTS_PATH, slim: slimServiceAccount, list }),
       list: (signal) => listServiceAccounts(kube, signal),
       read: (namespace, name) => readServiceAccount(kube, { namespace, name }, 300),
       clock: systemClock,

@@ -1,6 +1,6 @@
 /** Webhook defaults for tests: fixed values, so golden fixtures do not change with the version. */
 import { Default } from '../../contract/index.ts';
-import type { InjectionDefaults } from '../../webhook/decide.ts';
+import type { InjectionDefaults } from '../../webhook/types.ts';
 
 export const TEST_ORGANIZATION_ID = '00000000-0000-4000-8000-000000000000';
 export const TEST_FEDERATION_RULE_ID = 'fdrl_test_rule';

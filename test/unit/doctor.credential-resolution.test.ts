@@ -3,7 +3,7 @@
  * constructor and core/credentials.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { resolveSdkCredential, sdkConfigRoot, type FileSnapshot, type SdkCredentialChoice } from '../../agent/credential-resolution.ts';
+import { resolveSdkCredential, sdkConfigRoot, type FileSnapshot, type SdkCredentialChoice } from '../../doctor/credential-resolution.ts';
 import type { Env } from '../../runtime/config.ts';
 
 function files(entries: Record<string, string>): (path: string) => FileSnapshot | undefined {

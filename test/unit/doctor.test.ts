@@ -3,9 +3,9 @@
  * report out. Tests run as root, so other uids and modes are modelled in the observation.
  */
 import { describe, expect, it } from 'vitest';
-import type { FileSnapshot } from '../../agent/credential-resolution.ts';
-import { diagnose, doctorPathsToObserve, formatDuration, type DoctorObservation, type DoctorReport, type DoctorSettings, type Finding } from '../../agent/doctor-diagnosis.ts';
-import { formatDoctorText } from '../../agent/doctor-report.ts';
+import type { FileSnapshot } from '../../doctor/credential-resolution.ts';
+import { diagnose, doctorPathsToObserve, formatDuration, type DoctorObservation, type DoctorReport, type DoctorSettings, type Finding } from '../../doctor/doctor-diagnosis.ts';
+import { formatDoctorText } from '../../doctor/doctor-report.ts';
 import type { Env } from '../../runtime/config.ts';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);

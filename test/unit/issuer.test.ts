@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { chooseKubeconfigSource } from '../../agent/issuer.ts';
+import { chooseKubeconfigSource } from '../../issuer/issuer.ts';
 import {
   assessIssuerReachability,
   buildIssuerReport,
@@ -13,7 +13,7 @@ import {
   parseDiscoveryDocument,
   parseJwks,
   type IssuerReport,
-} from '../../agent/issuer-report.ts';
+} from '../../issuer/issuer-report.ts';
 import { ConfigError, WifError } from '../../runtime/errors.ts';
 
 function fixture(name: string): string {

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AgentEnv, Annotation, ClaudeCodeEnv, ClaudeCodeSetting, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../contract/index.ts';
 import { AGENT_SPECS, TOKEN_SPECS } from '../../agent/config.ts';
-import { DOCTOR_OPTIONS } from '../../agent/doctor.ts';
-import { ISSUER_OPTIONS } from '../../agent/issuer.ts';
+import { DOCTOR_OPTIONS } from '../../doctor/doctor.ts';
+import { ISSUER_OPTIONS } from '../../issuer/issuer.ts';
 import type { OptionSpecs } from '../../runtime/config.ts';
 import { webhookOptions } from '../../webhook/config.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideInjection, type InjectionDefaults, type ServiceAccountLookup } from '../../webhook/decide.ts';
+import { decideInjection } from '../../webhook/decide.ts';
+import type { InjectionDefaults, ServiceAccountLookup } from '../../webhook/types.ts';
 import { applyInjection } from '../../webhook/inject.ts';
 import type { JsonObject } from '../../webhook/json.ts';
 import { reviewPod } from '../../webhook/review.ts';

@@ -11,7 +11,7 @@ import { Annotation } from '../../contract/index.ts';
 import { expandHeaders } from '../../agent/identity-sources.ts';
 import { buildClientResponseHeaders, buildUpstreamHeaders } from '../../agent/proxy.ts';
 import { createLogger } from '../../runtime/logger.ts';
-import type { ServiceAccountLookup } from '../../webhook/decide.ts';
+import type { ServiceAccountLookup } from '../../webhook/types.ts';
 import type { JsonObject } from '../../webhook/json.ts';
 import { createWebhookMetrics } from '../../webhook/metrics.ts';
 import { reviewPod, type PodReview } from '../../webhook/review.ts';

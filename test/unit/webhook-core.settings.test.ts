@@ -9,8 +9,8 @@ import {
   parseTokenExpiration,
   resolveSettings,
   unknownAnnotationWarnings,
-  type AnnotationLayer,
 } from '../../webhook/settings.ts';
+import type { AnnotationLayer } from '../../webhook/types.ts';
 import { TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID, testInjectionDefaults } from '../support/injection-defaults.ts';
 
 const P = 'anthropic.workload.identity/';

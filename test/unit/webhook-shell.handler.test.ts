@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { Limit } from '../../contract/index.ts';
 import { createLogger } from '../../runtime/logger.ts';
-import type { InjectionDefaults, ServiceAccountLookup } from '../../webhook/decide.ts';
+import type { InjectionDefaults, ServiceAccountLookup } from '../../webhook/types.ts';
 import type { JsonObject } from '../../webhook/json.ts';
 import { createWebhookMetrics } from '../../webhook/metrics.ts';
 import { createAdmissionHandler, webhookReadiness, type PodReviewAnswer, type ReviewPod } from '../../webhook/server.ts';

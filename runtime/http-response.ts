@@ -2,8 +2,8 @@
  * Reading HTTP answers defensively: a bounded body, a deadline from the injected clock,
  * and descriptions of transport failures that never include a request or response body.
  */
-import type { Clock } from '../runtime/clock.ts';
-import { WifError } from '../runtime/errors.ts';
+import type { Clock } from './clock.ts';
+import { WifError } from './errors.ts';
 
 export interface BoundedBody {
   readonly bytes: Buffer;

@@ -15,7 +15,7 @@ import { formatHelp, option, parseArgv, resolveConfig, type Env } from '../runti
 import { ConfigError, ExitCode, WifError } from '../runtime/errors.ts';
 import { Default, Limit, USER_AGENT } from '../contract/index.ts';
 import { buildIssuerReport, checkRuleTarget, formatIssuerText, parseDiscoveryDocument, parseJwks } from './issuer-report.ts';
-import { readBoundedBody } from './http-response.ts';
+import { readBoundedBody } from '../runtime/http-response.ts';
 
 const SUMMARY = "Print what to register in the Anthropic Console for this cluster's service-account issuer.";
 

@@ -17,8 +17,8 @@ import { AgentEnv, Default, HttpPath, Limit, Metric, SdkEnv } from '../contract/
 import type { FileSnapshot } from './credential-resolution.ts';
 import { diagnose, doctorPathsToObserve, type AgentProbe, type DoctorObservation, type DoctorSettings } from './doctor-diagnosis.ts';
 import { formatDoctorText } from './doctor-report.ts';
-import { readBoundedBody } from './http-response.ts';
-import { metricSample } from './metrics.ts';
+import { readBoundedBody } from '../runtime/http-response.ts';
+import { metricSample } from '../agent/metrics.ts';
 
 const SUMMARY = 'Explain which credential an SDK would use here, and what is wrong if anything.';
 
