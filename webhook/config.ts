@@ -69,6 +69,16 @@ export function parseAgentEnv(raw: string): readonly EnvVar[] {
   );
 }
 
+const CERTIFICATE_NAME_MAX_LENGTH = 253;
+
+/** A `--client-allowed-names` item: a CN or DNS name, without control characters or commas. */
+export function parseCertificateName(raw: string): string {
+  if (raw === '' || raw.length > CERTIFICATE_NAME_MAX_LENGTH || CONTROL_CHARACTER.test(raw) || raw.includes(',')) {
+    throw new Error(`a certificate CN or DNS name of 1 to ${String(CERTIFICATE_NAME_MAX_LENGTH)} characters, without control characters`);
+  }
+  return raw;
+}
+
 export const ORIGIN_EXPECTED = `an origin such as https://api.anthropic.com: ${SECURE_URL_EXPECTED}, with no path, query or fragment`;
 
 /** One `--allowed-base-urls` item: the URL's origin (scheme, host and port). */
@@ -102,6 +112,17 @@ export const webhookOptions = {
     description: 'Minimum TLS version accepted.',
     values: ['1.2', '1.3'] as const,
     defaultValue: Default.webhookTlsMinVersion,
+  }),
+  clientCaFile: option.string({
+    ...envOf('client-ca-file'),
+    description: 'CA bundle (PEM) of the API server\'s client certificate: POST /mutate then answers only clients it signed (403 otherwise); the probes and /metrics stay open. Re-read when it changes.',
+    valueName: '<path>',
+  }),
+  clientAllowedNames: option.list({
+    ...envOf('client-allowed-names'),
+    description: 'With --client-ca-file: accept only client certificates whose subject CN or a DNS SAN is one of these; unset accepts any the CA signed.',
+    valueName: '<name>',
+    item: parseCertificateName,
   }),
   organizationId: option.string({
     ...envOf('organization-id'),
@@ -270,6 +291,9 @@ export function parseWebhookCommandLine(argv: readonly string[], env: Env): Webh
   const parsed = parseArgv(webhookOptions, argv, WEBHOOK_COMMAND);
   if (parsed.help) return { kind: 'help', text: webhookHelp() };
   const options = resolveConfig(webhookOptions, parsed, env);
+  if (options.clientAllowedNames.length > 0 && options.clientCaFile === undefined) {
+    throw new ConfigError(`flag --client-allowed-names needs --client-ca-file (or ${webhookFlagEnv('client-ca-file')}): without it no client certificate is asked for`);
+  }
   const config: WebhookConfig = Object.freeze({
     ...options,
     tlsCertFile: required(options.tlsCertFile, 'tls-cert-file'),

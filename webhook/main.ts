@@ -124,6 +124,7 @@ export async function runWebhook(context: CommandContext): Promise<number> {
     listen: config.listen,
     minVersion: tlsMinVersion(config.tlsMinVersion),
     maxBodyBytes: config.maxBodyBytes,
+    clientAuth: config.clientCaFile === undefined ? undefined : { allowedNames: config.clientAllowedNames },
     handleAdmission: createAdmissionHandler({ reviewPod, serviceAccounts, defaults: () => defaults, metrics, logger }),
     readiness: () => readinessOf(running, versionDecided),
     metrics,
@@ -132,7 +133,7 @@ export async function runWebhook(context: CommandContext): Promise<number> {
   running = { server, certificates: undefined, versionWatch, serviceAccounts };
   try {
     const certificates = await startCertificateReloader({
-      files: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile },
+      files: { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, clientCaFile: config.clientCaFile },
       minVersion: tlsMinVersion(config.tlsMinVersion),
       logger,
       install: (certificate) => {

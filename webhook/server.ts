@@ -1,6 +1,7 @@
 /**
- * The HTTPS side: an express app built once, on `node:https`, serving `POST /mutate`,
- * `/healthz`, `/readyz` and `/metrics`. The admission handler only decodes, looks up the
+ * The HTTPS side, on `node:https` with one small router: `POST /mutate`, `/healthz`,
+ * `/readyz` and `/metrics`. Optionally only a client certificate signed by the API server's
+ * client CA may ask for admissions. The admission handler only decodes, looks up the
  * ServiceAccount, asks the pure core and encodes. Every answer is JSON; nothing ever echoes
  * a stack trace. An unexpected internal error is HTTP 500, so the MutatingWebhookConfiguration's
  * failurePolicy (not this process) decides whether the pod is admitted.
@@ -9,8 +10,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, DropArgument } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { SecureVersion } from 'node:tls';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import { TLSSocket, type PeerCertificate, type SecureVersion } from 'node:tls';
 import { Default, HttpPath, type Mode } from '../contract/index.ts';
 import { describeError } from '../runtime/errors.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -30,6 +30,7 @@ import type { JsonObject } from './json.ts';
 import { NO_MODE, type AdmissionResult, type WebhookMetrics } from './metrics.ts';
 import type { JsonPatchOperation } from './patch.ts';
 import type { ServiceAccountSource } from './service-accounts.ts';
+import { readRequestBody } from './request-body.ts';
 import { WEBHOOK_CIPHERS, type LoadedCertificate } from './tls.ts';
 
 /** The core's answer (webhook/review.ts). */
@@ -163,10 +164,17 @@ export interface WebhookServerOptions {
   readonly limits?: WebhookConnectionLimits;
   readonly minVersion: SecureVersion;
   readonly maxBodyBytes: number;
+  /** Answer `POST /mutate` only for clients whose certificate the loaded certificate's `ca` signed. */
+  readonly clientAuth?: ClientAuth | undefined;
   readonly handleAdmission: (body: Uint8Array | undefined) => Promise<HttpAnswer>;
   readonly readiness: () => Readiness;
   readonly metrics: WebhookMetrics;
   readonly logger: Logger;
+}
+
+export interface ClientAuth {
+  /** Subject CNs or DNS SANs accepted; empty accepts any certificate the CA signed. */
+  readonly allowedNames: readonly string[];
 }
 
 export interface WebhookServer {
@@ -180,118 +188,128 @@ export interface WebhookServer {
 }
 
 
-interface HttpErrorLike {
-  readonly status?: unknown;
-  readonly type?: unknown;
-  readonly expose?: unknown;
-  readonly message?: unknown;
-}
-
-/** Body-parser errors carry a status; anything else is ours and gets a bare 500. */
-function httpErrorAnswer(error: unknown, maxBodyBytes: number): HttpAnswer {
-  const e = (typeof error === 'object' && error !== null ? error : {}) as HttpErrorLike;
-  if (e.type === 'entity.too.large') return { status: 413, body: encodeErrorBody(413, `request body is larger than the limit of ${maxBodyBytes} bytes`) };
-  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    const message = e.expose === true && typeof e.message === 'string' ? e.message : 'bad request';
-    return { status: e.status, body: encodeErrorBody(e.status, message) };
-  }
-  return { status: 500, body: encodeErrorBody(500, 'internal error (see the webhook log)') };
-}
-
-function buildApp(options: WebhookServerOptions, isClosing: () => boolean): express.Express {
-  const { logger, metrics } = options;
-  // While shutting down, every answer (even to a request that arrived before) closes its
-  // connection, so keep-alive connections drain instead of idling until the deadline.
-  const closeIfClosing = (res: Response): Response => (isClosing() ? res.setHeader('connection', 'close') : res);
-  const send = (res: Response, answer: HttpAnswer): void => {
-    closeIfClosing(res).status(answer.status).type('application/json').send(answer.body);
-  };
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.post(HttpPath.mutate, express.raw({ type: () => true, limit: options.maxBodyBytes }), async (req: Request, res: Response) => {
-    send(res, await options.handleAdmission(req.body as Uint8Array | undefined));
-  });
-  app.get(HttpPath.healthz, (_req: Request, res: Response) => {
-    send(res, { status: 200, body: '{"status":"ok"}' });
-  });
-  app.get(HttpPath.readyz, (_req: Request, res: Response) => {
-    const readiness = options.readiness();
-    send(res, readiness.ready ? { status: 200, body: '{"status":"ready"}' } : { status: 503, body: JSON.stringify({ status: 'not ready', reasons: readiness.reasons }) });
-  });
-  app.get(HttpPath.metrics, async (_req: Request, res: Response) => {
-    const text = await metrics.registry.metrics();
-    closeIfClosing(res).status(200).type(metrics.registry.contentType).send(text);
-  });
-  app.use((req: Request, res: Response) => {
-    send(res, { status: 404, body: encodeErrorBody(404, `no route for ${req.method} ${req.path}`) });
-  });
-  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const answer = httpErrorAnswer(error, options.maxBodyBytes);
-    if (answer.status === 413) metrics.recordAdmission('error', NO_MODE, undefined);
-    if (answer.status >= 500) logger.error({ err: describeError(error) }, 'request failed');
-    else logger.warn({ status: answer.status, err: describeError(error) }, 'bad request');
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    send(res, answer);
-  });
-  return app;
-}
-
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
+function pathOf(url: string | undefined): string {
+  const raw = url ?? '';
+  const query = raw.indexOf('?');
+  return query === -1 ? raw : raw.slice(0, query);
+}
+
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly isClosing: () => boolean;
+}
+
 /**
- * The admission requests the API server sends (POST /mutate, optional query, a declared
- * length within the limit, no content encoding) skip express: its router, body parser and
- * `res.send` cost more per request than reviewing the pod. Anything else (a chunked or
- * compressed body, an oversized declaration, another route) takes the express path, which
- * answers it exactly as before.
+ * Every answer goes out here. While shutting down, every answer (even to a request that
+ * arrived before) closes its connection, so keep-alive connections drain instead of idling
+ * until the deadline; `close` also ends a connection whose request body was left unread.
  */
-function isPlainAdmission(req: IncomingMessage, maxBodyBytes: number): boolean {
-  if (req.method !== 'POST') return false;
-  const url = req.url ?? '';
-  const query = url.indexOf('?');
-  if ((query === -1 ? url : url.slice(0, query)) !== HttpPath.mutate) return false;
-  const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
-  const length = req.headers['content-length'];
-  return length !== undefined && /^\d+$/.test(length) && Number(length) <= maxBodyBytes;
-}
-
-/** The body, or a rejection worded as express's body parser words it when the client goes away. */
-function readDeclaredBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const aborted = (): void => {
-      reject(new Error('request aborted'));
-    };
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
-    });
-    req.on('error', aborted);
-    req.on('close', () => {
-      if (!req.complete) aborted();
-    });
-  });
-}
-
-async function serveAdmission(req: IncomingMessage, res: ServerResponse, options: WebhookServerOptions, isClosing: () => boolean): Promise<void> {
-  let body: Buffer;
-  try {
-    body = await readDeclaredBody(req);
-  } catch (error) {
-    options.logger.warn({ status: 400, err: describeError(error) }, 'bad request');
-    res.destroy();
-    return;
-  }
-  const answer = await options.handleAdmission(body);
-  const headers: OutgoingHttpHeaders = { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(answer.body) };
-  if (isClosing()) headers.connection = 'close';
+function send({ res, isClosing }: Exchange, answer: HttpAnswer, options: { readonly contentType?: string; readonly close?: boolean } = {}): void {
+  const headers: OutgoingHttpHeaders = { 'content-type': options.contentType ?? JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(answer.body) };
+  if (isClosing() || options.close === true) headers.connection = 'close';
   res.writeHead(answer.status, headers);
   res.end(answer.body);
+}
+
+function notFound(req: IncomingMessage, path: string): HttpAnswer {
+  return { status: 404, body: encodeErrorBody(404, `no route for ${String(req.method)} ${path}`) };
+}
+
+/** Counts events and says which to log: the 1st, 10th, 100th… so a flood stays a few log lines. */
+function powersOfTen(): () => number | undefined {
+  let count = 0;
+  let next = 1;
+  return () => {
+    count += 1;
+    if (count !== next) return undefined;
+    next *= 10;
+    return count;
+  };
+}
+
+/** Why this connection's client may not ask for admissions, or undefined when it may. */
+export function clientRefusal(socket: TLSSocket, clientAuth: ClientAuth): string | undefined {
+  const peer = socket.getPeerCertificate();
+  // Node gives an empty object when the client sent no certificate.
+  if (Object.keys(peer).length === 0) return 'no client certificate';
+  if (!socket.authorized) return `client certificate not trusted (${String(socket.authorizationError)})`;
+  if (clientAuth.allowedNames.length === 0) return undefined;
+  const names = certificateNames(peer);
+  return names.some((name) => clientAuth.allowedNames.includes(name)) ? undefined : `client certificate names none of --client-allowed-names (it names ${names.slice(0, 4).join(', ') || 'nothing'})`;
+}
+
+/** The subject CN and the DNS subject alternative names of a peer certificate. */
+function certificateNames(peer: PeerCertificate): string[] {
+  const names: string[] = [];
+  // Typed as one string, but an array when the subject has several CNs.
+  const subject: unknown = peer.subject;
+  const cn = typeof subject === 'object' && subject !== null ? (subject as Readonly<Record<string, unknown>>).CN : undefined;
+  if (typeof cn === 'string') names.push(cn);
+  else if (Array.isArray(cn)) names.push(...(cn as unknown[]).filter((name): name is string => typeof name === 'string'));
+  for (const entry of (peer.subjectaltname ?? '').split(', ')) {
+    if (entry.startsWith('DNS:')) names.push(entry.slice(4));
+  }
+  return names;
+}
+
+export const CLIENT_REFUSED_MESSAGE = 'this webhook answers admission requests only from the Kubernetes API server: present a client certificate signed by the CA of --client-ca-file';
+
+async function serveAdmission(exchange: Exchange, options: WebhookServerOptions, refusedClients: () => number | undefined): Promise<void> {
+  const { req } = exchange;
+  if (options.clientAuth !== undefined) {
+    const refusal = req.socket instanceof TLSSocket ? clientRefusal(req.socket, options.clientAuth) : 'not a TLS connection';
+    if (refusal !== undefined) {
+      const refused = refusedClients();
+      if (refused !== undefined) options.logger.warn({ refused, remoteAddress: req.socket.remoteAddress, reason: refusal }, 'admission request refused: the client is not the API server');
+      send(exchange, { status: 403, body: encodeErrorBody(403, CLIENT_REFUSED_MESSAGE) }, { close: true });
+      return;
+    }
+  }
+  const read = await readRequestBody(req, options.maxBodyBytes);
+  if (read.kind === 'aborted') {
+    options.logger.warn({ status: 400, err: read.reason }, 'bad request');
+    exchange.res.destroy();
+    return;
+  }
+  if (read.kind === 'refused') {
+    if (read.status === 413) options.metrics.recordAdmission('error', NO_MODE, undefined);
+    options.logger.warn({ status: read.status, err: read.message }, 'bad request');
+    send(exchange, { status: read.status, body: encodeErrorBody(read.status, read.message) }, { close: true });
+    return;
+  }
+  send(exchange, await options.handleAdmission(read.body));
+}
+
+/** The one request path: `POST /mutate` (any query), `GET`/`HEAD` of the three probes, else 404. */
+async function route(exchange: Exchange, options: WebhookServerOptions, refusedClients: () => number | undefined): Promise<void> {
+  const { req } = exchange;
+  const path = pathOf(req.url);
+  if (path === HttpPath.mutate && req.method === 'POST') {
+    await serveAdmission(exchange, options, refusedClients);
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    send(exchange, notFound(req, path));
+    return;
+  }
+  switch (path) {
+    case HttpPath.healthz:
+      send(exchange, { status: 200, body: '{"status":"ok"}' });
+      return;
+    case HttpPath.readyz: {
+      const readiness = options.readiness();
+      send(exchange, readiness.ready ? { status: 200, body: '{"status":"ready"}' } : { status: 503, body: JSON.stringify({ status: 'not ready', reasons: readiness.reasons }) });
+      return;
+    }
+    case HttpPath.metrics:
+      send(exchange, { status: 200, body: await options.metrics.registry.metrics() }, { contentType: options.metrics.registry.contentType });
+      return;
+    default:
+      send(exchange, notFound(req, path));
+  }
 }
 
 /** Node's options for the limits: every timeout and the checking interval are set at construction. */
@@ -305,14 +323,12 @@ function serverLimitOptions(limits: WebhookConnectionLimits): { handshakeTimeout
   };
 }
 
-/** Warns on the 1st, 10th, 100th… connection dropped at `maxConnections`: a flood stays a few log lines. */
+/** Warns on the 1st, 10th, 100th… connection dropped at `maxConnections`. */
 function warnOnDrops(server: Server, maxConnections: number, logger: Logger): void {
-  let dropped = 0;
-  let warnAt = 1;
+  const count = powersOfTen();
   server.on('drop', (data?: DropArgument) => {
-    dropped += 1;
-    if (dropped !== warnAt) return;
-    warnAt *= 10;
+    const dropped = count();
+    if (dropped === undefined) return;
     logger.warn({ dropped, maxConnections, remoteAddress: data?.remoteAddress }, 'connection refused: the webhook holds its maximum number of connections');
   });
 }
@@ -320,23 +336,21 @@ function warnOnDrops(server: Server, maxConnections: number, logger: Logger): vo
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
   let closing = false;
   const isClosing = (): boolean => closing;
-  const app = buildApp(options, isClosing);
   const limits = options.limits ?? Default.webhookConnectionLimits;
   const tls = { minVersion: options.minVersion, ciphers: WEBHOOK_CIPHERS, honorCipherOrder: true };
-  const server: Server = createServer({ ...tls, ...serverLimitOptions(limits) }, (req, res) => {
-    if (!isPlainAdmission(req, options.maxBodyBytes)) {
-      app(req, res);
-      return;
-    }
-    serveAdmission(req, res, options, isClosing).catch((error: unknown) => {
+  // With client authentication the handshake asks for a certificate but admits a connection
+  // without one: the probes and the scrape present none, and /mutate answers such a client 403.
+  const clientCertificates = { requestCert: options.clientAuth !== undefined, rejectUnauthorized: false };
+  const refusedClients = powersOfTen();
+  const server: Server = createServer({ ...tls, ...clientCertificates, ...serverLimitOptions(limits) }, (req, res) => {
+    const exchange: Exchange = { req, res, isClosing };
+    route(exchange, options, refusedClients).catch((error: unknown) => {
       options.logger.error({ err: describeError(error) }, 'request failed');
       if (res.headersSent) {
         res.destroy();
         return;
       }
-      const answer = httpErrorAnswer(error, options.maxBodyBytes);
-      res.writeHead(answer.status, { 'content-type': JSON_CONTENT_TYPE, 'content-length': Buffer.byteLength(answer.body) });
-      res.end(answer.body);
+      send(exchange, { status: 500, body: encodeErrorBody(500, 'internal error (see the webhook log)') });
     });
   });
   server.maxConnections = limits.maxConnections;

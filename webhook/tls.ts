@@ -3,7 +3,8 @@
  * server with `setSecureContext`: no restart, no dropped request. Kubernetes Secret mounts
  * change by swapping a `..data` symlink in the mount directory, so the directory is watched
  * (fs.watch), with a periodic stat poll as a fallback for filesystems without events.
- * A pair that fails to load is logged and the previous one kept.
+ * So is the client CA bundle, when client authentication is on. A set that fails to load is
+ * logged and the previous one kept.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -16,6 +17,8 @@ import type { Logger } from '../runtime/logger.ts';
 export interface CertificateFiles {
   readonly certFile: string;
   readonly keyFile: string;
+  /** PEM bundle of the CA(s) that sign the API server's client certificate (client authentication). */
+  readonly clientCaFile?: string | undefined;
 }
 
 /** A validated pair, with what operators need to recognise it (never the key). */
@@ -25,6 +28,8 @@ export interface LoadedCertificate {
   readonly subject: string;
   readonly validTo: string;
   readonly fingerprint256: string;
+  /** Subjects of the client CA certificates, when client authentication is on. */
+  readonly clientCaSubjects?: readonly string[] | undefined;
 }
 
 export const CERTIFICATE_POLL_INTERVAL_MS = 10_000;
@@ -54,12 +59,26 @@ export function tlsMinVersion(setting: '1.2' | '1.3'): SecureVersion {
 
 /** Reads and validates a pair: throws when a file is unreadable, not PEM, or the key does not match. */
 export async function loadCertificate(files: CertificateFiles, minVersion: SecureVersion): Promise<LoadedCertificate> {
-  const [cert, key] = await Promise.all([readFile(files.certFile), readFile(files.keyFile)]);
-  const options: SecureContextOptions = { cert, key, minVersion, ciphers: WEBHOOK_CIPHERS };
+  const [cert, key, ca] = await Promise.all([readFile(files.certFile), readFile(files.keyFile), files.clientCaFile === undefined ? undefined : readFile(files.clientCaFile)]);
+  const clientCaSubjects = ca === undefined ? undefined : caSubjects(ca, files.clientCaFile ?? '');
+  const options: SecureContextOptions = { cert, key, minVersion, ciphers: WEBHOOK_CIPHERS, ...(ca === undefined ? {} : { ca }) };
   // Builds a throwaway context: OpenSSL checks the PEM and that key and certificate match.
   createSecureContext(options);
   const leaf = new X509Certificate(cert);
-  return { options, serialNumber: leaf.serialNumber, subject: leaf.subject.replaceAll('\n', ', '), validTo: leaf.validTo, fingerprint256: leaf.fingerprint256 };
+  return { options, serialNumber: leaf.serialNumber, subject: leaf.subject.replaceAll('\n', ', '), validTo: leaf.validTo, fingerprint256: leaf.fingerprint256, clientCaSubjects };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
+/** Every certificate of a CA bundle; throws when it holds none, or one is not a CA. */
+function caSubjects(bundle: Buffer, file: string): string[] {
+  const blocks = bundle.toString('utf8').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) throw new Error(`the client CA file ${file} holds no PEM certificate`);
+  return blocks.map((block) => {
+    const certificate = new X509Certificate(block);
+    if (!certificate.ca) throw new Error(`the client CA file ${file} holds a certificate that is not a CA (${certificate.subject.replaceAll('\n', ', ')})`);
+    return certificate.subject.replaceAll('\n', ', ');
+  });
 }
 
 export interface CertificateReloaderOptions {
@@ -79,13 +98,21 @@ export interface CertificateReloader {
   close(): void;
 }
 
+function sameBuffer(a: unknown, b: unknown): boolean {
+  return (a === undefined && b === undefined) || (Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b));
+}
+
 function sameBytes(a: SecureContextOptions | undefined, b: SecureContextOptions): boolean {
-  return a !== undefined && Buffer.isBuffer(a.cert) && Buffer.isBuffer(b.cert) && a.cert.equals(b.cert) && Buffer.isBuffer(a.key) && Buffer.isBuffer(b.key) && a.key.equals(b.key);
+  return a !== undefined && Buffer.isBuffer(a.cert) && sameBuffer(a.cert, b.cert) && Buffer.isBuffer(a.key) && sameBuffer(a.key, b.key) && sameBuffer(a.ca, b.ca);
+}
+
+function watchedFiles(files: CertificateFiles): string[] {
+  return [files.certFile, files.keyFile, ...(files.clientCaFile === undefined ? [] : [files.clientCaFile])];
 }
 
 async function fileSignature(files: CertificateFiles): Promise<string> {
   const parts = await Promise.all(
-    [files.certFile, files.keyFile].map(async (file) => {
+    watchedFiles(files).map(async (file) => {
       try {
         const s = await stat(file);
         return `${s.ino}:${s.size}:${s.mtimeMs}`;
@@ -116,12 +143,12 @@ export async function startCertificateReloader(options: CertificateReloaderOptio
       lastError = undefined;
       if (sameBytes(current?.options, loaded.options)) return;
       options.install(loaded);
-      logger.info({ serialNumber: loaded.serialNumber, subject: loaded.subject, validTo: loaded.validTo, certFile: files.certFile }, current === undefined ? 'serving certificate loaded' : 'serving certificate reloaded');
+      logger.info({ serialNumber: loaded.serialNumber, subject: loaded.subject, validTo: loaded.validTo, certFile: files.certFile, clientCaSubjects: loaded.clientCaSubjects }, current === undefined ? 'serving certificate loaded' : 'serving certificate reloaded');
       current = loaded;
     } catch (error) {
       const message = describeError(error);
       // A Secret update can show a new certificate before its key: log each distinct failure once.
-      if (message !== lastError) logger.error({ err: message, certFile: files.certFile, keyFile: files.keyFile, keptPrevious: current !== undefined }, 'serving certificate could not be loaded');
+      if (message !== lastError) logger.error({ err: message, certFile: files.certFile, keyFile: files.keyFile, clientCaFile: files.clientCaFile, keptPrevious: current !== undefined }, 'serving certificate could not be loaded');
       lastError = message;
     }
   };
@@ -163,7 +190,7 @@ export async function startCertificateReloader(options: CertificateReloaderOptio
 }
 
 function watchDirectories(files: CertificateFiles, onEvent: () => void, logger: Logger): FSWatcher[] {
-  const directories = [...new Set([dirname(files.certFile), dirname(files.keyFile)])];
+  const directories = [...new Set(watchedFiles(files).map((file) => dirname(file)))];
   const watchers: FSWatcher[] = [];
   for (const directory of directories) {
     try {

@@ -31,6 +31,8 @@ export interface ServingCertificateOptions {
   readonly commonName?: string;
   readonly dnsNames?: readonly string[];
   readonly ipAddresses?: readonly string[];
+  /** Extended key usage; default serverAuth. A client certificate (the API server's) is clientAuth. */
+  readonly usage?: 'serverAuth' | 'clientAuth';
 }
 
 async function openssl(args: readonly string[], cwd: string): Promise<void> {
@@ -51,14 +53,14 @@ export async function createTestCa(dir: string): Promise<TestCa> {
   return { certFile: join(dir, 'ca.crt'), keyFile: join(dir, 'ca.key'), certPem: await readFile(join(dir, 'ca.crt'), 'utf8') };
 }
 
-/** A serving certificate signed by `ca`, for 127.0.0.1 and localhost unless told otherwise. */
+/** A serving (or, with `usage: 'clientAuth'`, client) certificate signed by `ca`, for 127.0.0.1 and localhost unless told otherwise. */
 export async function issueServingCertificate(ca: TestCa, options: ServingCertificateOptions): Promise<ServingCertificate> {
   const work = await mkdtemp(join(ca.certFile, '..', 'issue-'));
   try {
     const dns = options.dnsNames ?? ['localhost'];
     const ips = options.ipAddresses ?? ['127.0.0.1'];
     const san = [...dns.map((d) => `DNS:${d}`), ...ips.map((ip) => `IP:${ip}`)].join(',');
-    await writeFile(join(work, 'ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+    await writeFile(join(work, 'ext.cnf'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=${options.usage ?? 'serverAuth'}\nsubjectAltName=${san}\n`);
     await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${options.commonName ?? 'localhost'}`], work);
     await openssl(
       ['x509', '-req', '-in', 'tls.csr', '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', `0x${options.serial.toString(16)}`, '-days', '1', '-extfile', 'ext.cnf', '-out', 'tls.crt'],

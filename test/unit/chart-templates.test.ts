@@ -526,6 +526,33 @@ describe('the webhook command line', () => {
     expect(['allowed-base-urls', 'agent-env', 'ca-bundle-config-map', 'ca-bundle-key'].map((flag) => defaults.some((a) => a.startsWith(`--${flag}=`)))).toEqual([false, false, false, false]);
   });
 
+  it('client authentication: the CA ConfigMap is mounted whole and named by --client-ca-file, allowed names repeat, and the webhook accepts them', () => {
+    const objects = render({ webhook: { clientAuth: { enabled: true, caConfigMap: 'apiserver-client-ca', caKey: 'client-ca.pem', allowedNames: ['kube-apiserver', 'webhook-client.example'] } } });
+    const container = webhookContainer(objects);
+    const spec = deploymentOf(objects).spec.template.spec;
+    expect({
+      caFile: flagValue(container.args, 'client-ca-file'),
+      names: container.args.filter((a) => a.startsWith('--client-allowed-names=')),
+      mount: container.volumeMounts.find((m) => m.name === 'client-ca'),
+      volume: spec.volumes.find((v) => v.name === 'client-ca'),
+    }).toEqual({
+      caFile: '/etc/anthropic-wif/client-ca/client-ca.pem',
+      names: ['--client-allowed-names=kube-apiserver', '--client-allowed-names=webhook-client.example'],
+      mount: { name: 'client-ca', mountPath: '/etc/anthropic-wif/client-ca', readOnly: true },
+      volume: { name: 'client-ca', configMap: { name: 'apiserver-client-ca' } },
+    });
+    const parsed = parseWebhookCommandLine(container.args.slice(1), {});
+    if (parsed.kind !== 'run') throw new Error('expected a runnable config');
+    expect([parsed.config.clientCaFile, parsed.config.clientAllowedNames]).toEqual(['/etc/anthropic-wif/client-ca/client-ca.pem', ['kube-apiserver', 'webhook-client.example']]);
+    const defaults = render();
+    expect([flagValue(webhookContainer(defaults).args, 'client-ca-file'), deploymentOf(defaults).spec.template.spec.volumes.map((v) => v.name)]).toEqual([undefined, ['tls', 'tmp']]);
+  });
+
+  it('client authentication without its CA ConfigMap fails the render, naming the value', () => {
+    const result = helmTemplate({ values: { federation: { organizationId: ORG }, certificates: { mode: 'provided', provided: { caBundle: 'Q0E=' } }, webhook: { clientAuth: { enabled: true } } } });
+    expect([result.status, result.stderr]).toEqual([1, expect.stringContaining('webhook.clientAuth.caConfigMap is required when webhook.clientAuth.enabled is true')]);
+  });
+
   it('the default agent image is the contract default', () => {
     expect(flagValue(webhookContainer(render()).args, 'agent-image')).toBe(Default.agentImage);
   });

@@ -20,6 +20,8 @@ describe('webhook config: defaults', () => {
       tlsCertFile: '/certs/tls.crt',
       tlsKeyFile: '/certs/tls.key',
       tlsMinVersion: '1.2',
+      clientCaFile: undefined,
+      clientAllowedNames: [],
       organizationId: undefined,
       federationRuleId: undefined,
       audience: 'https://api.anthropic.com',

@@ -1,7 +1,8 @@
 /**
- * The HTTPS server's two routes to the admission handler: the API server's plain requests
- * (POST /mutate, declared length within the limit, no content encoding) skip express; every
- * other request to /mutate still goes through express. Both must answer alike.
+ * The HTTPS server's one path to the admission handler: every POST /mutate, whether it has
+ * a declared length, is chunked or is compressed, reaches the handler with the same body and
+ * gets the handler's answer; a body over the limit (declared, sent or inflated) gets 413 and
+ * an unknown content encoding 415, without calling the handler.
  */
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { connect } from 'node:tls';
@@ -9,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../runtime/logger.ts';
 import { createWebhookMetrics } from '../../webhook/metrics.ts';
@@ -101,10 +102,13 @@ afterAll(async () => {
 
 describe('POST /mutate', () => {
   it.each([
-    { name: 'with a declared length (the fast route)', options: { headers: { 'content-length': String(REVIEW.length) } }, chunks: [REVIEW], received: REVIEW },
+    { name: 'with a declared length', options: { headers: { 'content-length': String(REVIEW.length) } }, chunks: [REVIEW], received: REVIEW },
     { name: 'with the query the API server adds', options: { path: '/mutate?timeout=10s', headers: { 'content-length': String(REVIEW.length) } }, chunks: [REVIEW], received: REVIEW },
-    { name: 'chunked (through express)', options: {}, chunks: [REVIEW.slice(0, 20), REVIEW.slice(20)], received: REVIEW },
-    { name: 'gzip-encoded (through express, inflated)', options: { headers: { 'content-encoding': 'gzip' } }, chunks: [gzipSync(REVIEW)], received: REVIEW },
+    { name: 'chunked', options: {}, chunks: [REVIEW.slice(0, 20), REVIEW.slice(20)], received: REVIEW },
+    { name: 'gzip-encoded (inflated)', options: { headers: { 'content-encoding': 'gzip' } }, chunks: [gzipSync(REVIEW)], received: REVIEW },
+    { name: 'deflate-encoded (inflated)', options: { headers: { 'content-encoding': 'deflate' } }, chunks: [deflateSync(REVIEW)], received: REVIEW },
+    { name: 'br-encoded (inflated)', options: { headers: { 'content-encoding': 'br' } }, chunks: [brotliCompressSync(REVIEW)], received: REVIEW },
+    { name: 'with content-encoding identity', options: { headers: { 'content-encoding': 'Identity' } }, chunks: [REVIEW], received: REVIEW },
     { name: 'with an empty body', options: { headers: { 'content-length': '0' } }, chunks: [''], received: '' },
   ])('$name: the handler gets the body and its answer goes back as JSON', async ({ options, chunks, received }) => {
     world.answer = { status: 400, body: '{"error":{"code":400,"message":"m"}}' };
@@ -128,6 +132,25 @@ describe('POST /mutate', () => {
       [],
     ]);
     expect(await world.metrics.registry.getSingleMetricAsString('anthropic_wif_admission_requests_total')).toContain('anthropic_wif_admission_requests_total{result="error",mode="none"} 1');
+  });
+
+  it.each([
+    { name: 'a chunked body over the limit', headers: {}, chunks: ['x'.repeat(LIMIT), 'x'], status: 413, message: `request body is larger than the limit of ${LIMIT} bytes` },
+    { name: 'a gzip body that inflates past the limit', headers: { 'content-encoding': 'gzip' }, chunks: [gzipSync(Buffer.alloc(10 * 1024 * 1024))], status: 413, message: `request body is larger than the limit of ${LIMIT} bytes` },
+    { name: 'a body that is not the gzip it says', headers: { 'content-encoding': 'gzip' }, chunks: [REVIEW], status: 400, message: 'request body is not valid gzip data' },
+    { name: 'an unknown content encoding', headers: { 'content-encoding': 'zstd' }, chunks: [REVIEW], status: 415, message: 'unsupported content encoding "zstd"' },
+  ])('answers $name with $status without calling the handler', async ({ headers, chunks, status, message }) => {
+    const reply = await send({ headers, chunks });
+    expect([reply.status, reply.headers['content-type'], JSON.parse(reply.text), world.bodies]).toEqual([status, 'application/json; charset=utf-8', { error: { code: status, message } }, []]);
+  });
+
+  it.each([
+    { method: 'GET', path: '/mutate', message: 'no route for GET /mutate' },
+    { method: 'POST', path: '/healthz?x=1', message: 'no route for POST /healthz' },
+    { method: 'GET', path: '/nowhere', message: 'no route for GET /nowhere' },
+  ])('answers $method $path with a JSON 404', async ({ method, path, message }) => {
+    const reply = await send({ method, path, chunks: [] });
+    expect([reply.status, JSON.parse(reply.text), world.bodies]).toEqual([404, { error: { code: 404, message } }, []]);
   });
 
   it('drops a body cut short without calling the handler, and logs a bad request', async () => {

@@ -162,6 +162,10 @@ render (templates share the chart's values map).
 ) }}
 {{- range $v.federation.allowedBaseUrls }}{{ $flags = append $flags (printf "--allowed-base-urls=%s" .) }}{{ end }}
 {{- if $v.agent.env }}{{ $flags = append $flags (printf "--agent-env=%s" (toJson $v.agent.env)) }}{{ end }}
+{{- if $v.webhook.clientAuth.enabled }}
+{{- $flags = append $flags (printf "--client-ca-file=/etc/anthropic-wif/client-ca/%s" $v.webhook.clientAuth.caKey) }}
+{{- range $v.webhook.clientAuth.allowedNames }}{{ $flags = append $flags (printf "--client-allowed-names=%s" .) }}{{ end }}
+{{- end }}
 {{- if $v.caBundle.configMapName }}
 {{- $flags = concat $flags (list (printf "--ca-bundle-config-map=%s" $v.caBundle.configMapName) (printf "--ca-bundle-key=%s" $v.caBundle.key)) }}
 {{- end }}
