@@ -406,8 +406,9 @@ behaviour and tests unchanged:
 - \`applyInjection\` copies only the objects on the way to a change and shares the rest with the input;
   the diff skips shared subtrees by identity instead of comparing every subtree deeply before descending;
   \`cloneJson\` is a plain walk instead of \`structuredClone\` (the patch still gets its own copies).
-- The API server's plain admission requests (\`POST /mutate\`, declared length, no content encoding) skip
-  express; every other request still goes through it and is answered as before.
+- The API server's plain admission requests (\`POST /mutate\`, declared length, no content encoding) first
+  skipped express; since issue #14 express is gone and one small router on \`node:https\` answers every
+  request (\`webhook/server.ts\`, body reading in \`webhook/request-body.ts\`): same answers, one path.
 - The answer envelope is written around the base64 patch instead of serializing it twice; the settings
   hash is memoized by its JSON; metric children are looked up once per label pair.
 - The logger censors secret keys in one walk (\`censorSecrets\` in \`runtime/logger.ts\`, pino's log and

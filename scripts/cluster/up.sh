@@ -90,6 +90,36 @@ CNF
     touch done
   )
 fi
+# The API server's client certificate for admission webhooks, from a CA of its own: the chart's
+# webhook.clientAuth trusts only this CA (README, "Who may call the webhook").
+if [[ ! -f "$PKI/webhook-client.crt" ]]; then
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout webhook-client-ca.key -out webhook-client-ca.crt -days 30 -subj /CN=anthropic-wif-webhook-client-ca 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout webhook-client.key -out webhook-client.csr -subj /CN=kube-apiserver-webhook-client 2>/dev/null
+    openssl x509 -req -in webhook-client.csr -CA webhook-client-ca.crt -CAkey webhook-client-ca.key -CAcreateserial -out webhook-client.crt -days 30 -extfile ext.cnf -extensions client 2>/dev/null
+  )
+fi
+# `*`: the API server presents this certificate to every webhook it calls.
+cat >"$CLUSTER_DIR/webhook-client.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $PKI/webhook-client.crt
+    client-key: $PKI/webhook-client.key
+KC
+cat >"$CLUSTER_DIR/admission.yaml" <<YAML
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $CLUSTER_DIR/webhook-client.kubeconfig
+YAML
 kubeconfig() { # file user-cert-name
   cat >"$1" <<KC
 apiVersion: v1
@@ -218,6 +248,7 @@ start kube-apiserver "$K8S_BIN/kube-apiserver" \
   --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
   --service-cluster-ip-range "$SERVICE_CIDR" \
   --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --admission-control-config-file "$CLUSTER_DIR/admission.yaml" \
   --enable-aggregator-routing=true --allow-privileged=true \
   --kubelet-preferred-address-types InternalIP \
   --endpoint-reconciler-type lease
@@ -302,6 +333,11 @@ wait_for kube-controller-manager 120 bash -c "'$KUBECTL' --kubeconfig '$KUBECONF
   echo "KUBECONFIG=$KUBECONFIG_ADMIN"
   echo "API_SERVER=https://$BRIDGE_IP:$API_PORT"
   echo "CLUSTER_CA=$PKI/ca.crt"
+  echo "WEBHOOK_CLIENT_CA=$PKI/webhook-client-ca.crt"
+  echo "WEBHOOK_CLIENT_CERT=$PKI/webhook-client.crt"
+  echo "WEBHOOK_CLIENT_KEY=$PKI/webhook-client.key"
+  echo "ADMIN_CERT=$PKI/admin.crt"
+  echo "ADMIN_KEY=$PKI/admin.key"
   echo "HOST_IP=$BRIDGE_IP"
   echo "KUBE_VERSION=$KUBE_VERSION"
   echo "$images_env"

@@ -12,6 +12,13 @@ export interface ClusterEnv {
   readonly kubeconfig: string;
   readonly apiServer: string;
   readonly clusterCaFile: string;
+  /** The CA of the API server's webhook client certificate, and that certificate and key. */
+  readonly webhookClientCaFile: string;
+  readonly webhookClientCertFile: string;
+  readonly webhookClientKeyFile: string;
+  /** The cluster admin's client certificate (signed by the cluster CA, not the webhook client CA). */
+  readonly adminCertFile: string;
+  readonly adminKeyFile: string;
   /** The host's address on the pod bridge: the stand-ins listen here. */
   readonly hostIp: string;
   readonly kubeVersion: string;
@@ -37,6 +44,11 @@ export function readClusterEnv(dir: string = CLUSTER_DIR): ClusterEnv {
     kubeconfig: need('KUBECONFIG'),
     apiServer: need('API_SERVER'),
     clusterCaFile: need('CLUSTER_CA'),
+    webhookClientCaFile: need('WEBHOOK_CLIENT_CA'),
+    webhookClientCertFile: need('WEBHOOK_CLIENT_CERT'),
+    webhookClientKeyFile: need('WEBHOOK_CLIENT_KEY'),
+    adminCertFile: need('ADMIN_CERT'),
+    adminKeyFile: need('ADMIN_KEY'),
     hostIp: need('HOST_IP'),
     kubeVersion: need('KUBE_VERSION'),
     imageWif: need('IMAGE_WIF'),

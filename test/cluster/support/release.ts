@@ -5,6 +5,10 @@ import { helm, kubectl, type ClusterEnv } from './cluster-env.ts';
 
 export const RELEASE = 'awi';
 export const RELEASE_NAMESPACE = 'anthropic-workload-identity';
+/** The ConfigMap holding the CA of the API server's webhook client certificate (scripts/cluster/up.sh). */
+export const WEBHOOK_CLIENT_CA_CONFIGMAP = 'apiserver-webhook-client-ca';
+/** The CN of that certificate, the one name `webhook.clientAuth.allowedNames` accepts. */
+export const WEBHOOK_CLIENT_NAME = 'kube-apiserver-webhook-client';
 export const WEBHOOK_DEPLOYMENT = 'awi-anthropic-workload-identity';
 
 function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

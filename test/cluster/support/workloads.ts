@@ -33,7 +33,7 @@ export interface Container {
 }
 
 export interface Pod {
-  readonly metadata: { readonly name: string; readonly namespace: string; readonly labels?: Record<string, string>; readonly annotations?: Record<string, string>; readonly uid: string };
+  readonly metadata: { readonly name: string; readonly namespace: string; readonly labels?: Record<string, string>; readonly annotations?: Record<string, string>; readonly uid: string; readonly deletionTimestamp?: string };
   readonly spec: { readonly containers: readonly Container[]; readonly initContainers?: readonly Container[]; readonly volumes?: readonly { readonly name: string }[] };
   readonly status: {
     readonly phase: string;
