@@ -14,12 +14,12 @@ import { createLogger, type Logger } from '../runtime/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { Limit } from '../contract/index.ts';
 import { parseAgentConfig, type AgentConfig, type ExchangeSettings } from './config.ts';
-import { createTokenExchanger, type TokenExchanger } from './exchange.ts';
-import { createTokenFileStore, type TokenFileStore } from './files.ts';
-import { createIdentityTokenSource } from './identity-sources.ts';
+import { createTokenExchanger, type TokenExchanger } from './refresh/exchange.ts';
+import { createTokenFileStore, type TokenFileStore } from './refresh/files.ts';
+import { createIdentityTokenSource } from './refresh/identity-sources.ts';
 import { describeEgress } from './egress.ts';
 import { METRICS_CONTENT_TYPE, createAgentMetrics, type AgentMetrics } from './metrics.ts';
-import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresher.ts';
+import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresh/refresher.ts';
 import { startHealthServer, type HealthServer } from './server.ts';
 
 export interface RefresherParts {
@@ -139,7 +139,7 @@ async function startProxyIfConfigured(options: ServeOptions): Promise<ProxyHandl
   const { config, parts, logger, clock } = options;
   const listen = config.proxyAddr;
   if (listen === undefined) return undefined;
-  const [{ startProxy }, { Registry }] = await Promise.all([import('./proxy.ts'), import('prom-client')]);
+  const [{ startProxy }, { Registry }] = await Promise.all([import('./proxy/proxy.ts'), import('prom-client')]);
   const registry = new Registry();
   const proxy = await startProxy({
     listen,

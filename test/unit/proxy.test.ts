@@ -9,7 +9,7 @@ import {
   requestHasBody,
   startProxy,
   usableToken,
-} from '../../agent/proxy.ts';
+} from '../../agent/proxy/proxy.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { silentLogger } from '../../runtime/logger.ts';

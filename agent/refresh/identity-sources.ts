@@ -11,12 +11,12 @@ import { watch as watchPath, type FSWatcher } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Agent } from 'undici';
-import type { Clock } from '../runtime/clock.ts';
-import { ConfigError } from '../runtime/errors.ts';
-import { isRecord, nameRecord } from '../runtime/json.ts';
-import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from '../contract/index.ts';
-import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from '../runtime/http-response.ts';
-import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, undiciConnectOption, type EgressSettings } from './egress.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { ConfigError } from '../../runtime/errors.ts';
+import { isRecord, nameRecord } from '../../runtime/json.ts';
+import { AgentEnv, GithubActionsEnv, SdkEnv, SECURE_URL_EXPECTED, parseSecureUrl } from '../../contract/index.ts';
+import { describeTransportError, describeUrl, isTimeoutError, isUntrustedCertificateError, readBoundedBody, startDeadline } from '../../runtime/http-response.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, undiciConnectOption, type EgressSettings } from '../egress.ts';
 import { IdentityTokenError, IdentityTokenErrorCode, parseIdentityToken, type IdentityToken } from './identity-token.ts';
 
 export type IdentitySourceConfig =

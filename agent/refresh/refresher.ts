@@ -6,10 +6,10 @@
  *
  * Every wait goes through the injected Clock, every jitter through the injected Random.
  */
-import { nowSeconds, type Clock, type Random } from '../runtime/clock.ts';
-import { WifError, describeError } from '../runtime/errors.ts';
-import type { Logger } from '../runtime/logger.ts';
-import { Annotation, Limit, OutputFile } from '../contract/index.ts';
+import { nowSeconds, type Clock, type Random } from '../../runtime/clock.ts';
+import { WifError, describeError } from '../../runtime/errors.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import { Annotation, Limit, OutputFile } from '../../contract/index.ts';
 import { ExchangeError, type MintedToken, type TokenExchanger } from './exchange.ts';
 import type { AgentState, ProfileSettings, StoredToken, TokenFileStore } from './files.ts';
 import type { IdentityTokenSource } from './identity-sources.ts';

@@ -10,15 +10,15 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Outg
 import { performance } from 'node:perf_hooks';
 import { Pool, buildConnector, type Dispatcher } from 'undici';
 import { Counter, Histogram, Registry } from 'prom-client';
-import type { Clock } from '../runtime/clock.ts';
-import { ConfigError } from '../runtime/errors.ts';
-import { nameRecord } from '../runtime/json.ts';
-import type { Logger } from '../runtime/logger.ts';
-import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from '../contract/index.ts';
-import { listenOn, type HostListenAddress } from '../runtime/listen-address.ts';
-import { errorCode, isTimeoutError, isUntrustedCertificateError } from '../runtime/http-response.ts';
-import { DIRECT_EGRESS, EgressProxyError, undiciConnectOption, type EgressSettings } from './egress.ts';
-import type { StoredToken } from './files.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { ConfigError } from '../../runtime/errors.ts';
+import { nameRecord } from '../../runtime/json.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import { AgentEnv, Default, LOOPBACK_LISTEN_EXPECTED, Metric, TokenExchange, isLoopbackHost } from '../../contract/index.ts';
+import { listenOn, type HostListenAddress } from '../../runtime/listen-address.ts';
+import { errorCode, isTimeoutError, isUntrustedCertificateError } from '../../runtime/http-response.ts';
+import { DIRECT_EGRESS, EgressProxyError, undiciConnectOption, type EgressSettings } from '../egress.ts';
+import type { StoredToken } from '../refresh/files.ts';
 
 export interface ProxyTimeouts {
   /** Connecting to the upstream. */
