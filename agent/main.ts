@@ -9,7 +9,7 @@ import type { Clock, Random } from '../runtime/clock.ts';
 import { systemClock, systemRandom } from '../runtime/clock.ts';
 import type { CommandContext } from '../runtime/command.ts';
 import type { Env } from '../runtime/config.ts';
-import { ExitCode } from '../runtime/errors.ts';
+import { ExitCode, errorFields } from '../runtime/errors.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { Limit } from '../contract/index.ts';
@@ -19,7 +19,8 @@ import { createTokenFileStore, type TokenFileStore } from './refresh/files.ts';
 import { createIdentityTokenSource } from './refresh/identity-sources.ts';
 import { describeEgress } from './egress.ts';
 import { METRICS_CONTENT_TYPE, createAgentMetrics, type AgentMetrics } from './metrics.ts';
-import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresh/refresher.ts';
+import { Refresher, type RefreshEvents } from './refresh/refresher.ts';
+import { isLoopAlive, isTokenReady } from './refresh/readiness.ts';
 import { startHealthServer, type HealthServer } from './server.ts';
 
 export interface RefresherParts {
