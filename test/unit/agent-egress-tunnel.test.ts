@@ -9,7 +9,7 @@ import { connect, createServer as createTcpServer, type AddressInfo, type Socket
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIRECT_EGRESS, EgressProxyError, egressConnector, openTunnel, parseForwardProxy, parseNoProxy, type EgressSettings } from '../../agent/egress.ts';
 import { ExchangeError, createTokenExchanger } from '../../agent/refresh/exchange.ts';
-import { classifyUpstreamError } from '../../agent/proxy/proxy.ts';
+import { classifyUpstreamError } from '../../agent/proxy/forwarding.ts';
 import type { buildConnector } from 'undici';
 import { FakeClock } from '../support/fake-clock.ts';
 import { freePort } from '../support/tinyproxy.ts';

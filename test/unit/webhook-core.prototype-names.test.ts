@@ -9,7 +9,7 @@ import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { Annotation } from '../../contract/index.ts';
 import { expandHeaders } from '../../agent/refresh/identity-sources.ts';
-import { buildClientResponseHeaders, buildUpstreamHeaders } from '../../agent/proxy/proxy.ts';
+import { buildClientResponseHeaders, buildUpstreamHeaders } from '../../agent/proxy/forwarding.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import type { ServiceAccountLookup } from '../../webhook/types.ts';
 import type { JsonObject } from '../../webhook/json.ts';
