@@ -66,6 +66,22 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/doctor/**', '**/issuer/**'], message: 'agent/ imports nothing from doctor/ or issuer/.' }] }] },
   },
   {
+    // The sidecar's sub-rooms: refresh/ keeps the token files current and knows nothing of the
+    // proxy; proxy/ reads what refresh/ stores (its types) and serves it.
+    files: ['agent/refresh/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/doctor/**', '**/issuer/**'], message: 'agent/ imports nothing from doctor/ or issuer/.' },
+            { group: ['**/proxy/**', '../*.ts', '!../egress.ts'], message: 'agent/refresh/ imports nothing from agent/proxy/ or the composition root (egress.ts excepted).' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

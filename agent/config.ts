@@ -10,8 +10,8 @@ import { LOG_LEVELS } from '../runtime/logger.ts';
 import { formatHelp, option, parseArgv, resolveConfig, type ConfigOf, type Env, type OptionSpecs, type ParsedArgs } from '../runtime/config.ts';
 import { parseListenAddress, type HostListenAddress, type ListenAddress } from '../runtime/listen-address.ts';
 import { AgentEnv, AgentFlag, Default, ProxyEnv, GithubActionsEnv, IdExpected, IdPattern, LOOPBACK_LISTEN_EXPECTED, Limit, Path, SdkEnv, isLoopbackHost, parseEndpointUrl } from '../contract/index.ts';
-import { githubActionsSourceConfig, type IdentitySourceConfig } from './identity-sources.ts';
-import type { ExchangeParameters } from './exchange.ts';
+import { githubActionsSourceConfig, type IdentitySourceConfig } from './refresh/identity-sources.ts';
+import type { ExchangeParameters } from './refresh/exchange.ts';
 import { parseForwardProxy, parseNoProxy, parsePemCertificates, type EgressSettings, type ForwardProxy } from './egress.ts';
 
 /** Like parseListenAddress, but only a loopback host: the proxy hands a real token to whoever connects. */

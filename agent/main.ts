@@ -9,17 +9,18 @@ import type { Clock, Random } from '../runtime/clock.ts';
 import { systemClock, systemRandom } from '../runtime/clock.ts';
 import type { CommandContext } from '../runtime/command.ts';
 import type { Env } from '../runtime/config.ts';
-import { ExitCode } from '../runtime/errors.ts';
+import { ExitCode, errorFields } from '../runtime/errors.ts';
 import { createLogger, type Logger } from '../runtime/logger.ts';
 import { VERSION } from '../runtime/version.ts';
 import { Limit } from '../contract/index.ts';
 import { parseAgentConfig, type AgentConfig, type ExchangeSettings } from './config.ts';
-import { createTokenExchanger, type TokenExchanger } from './exchange.ts';
-import { createTokenFileStore, type TokenFileStore } from './files.ts';
-import { createIdentityTokenSource } from './identity-sources.ts';
+import { createTokenExchanger, type TokenExchanger } from './refresh/exchange.ts';
+import { createTokenFileStore, type TokenFileStore } from './refresh/files.ts';
+import { createIdentityTokenSource } from './refresh/identity-sources.ts';
 import { describeEgress } from './egress.ts';
 import { METRICS_CONTENT_TYPE, createAgentMetrics, type AgentMetrics } from './metrics.ts';
-import { Refresher, errorFields, isLoopAlive, isTokenReady, type RefreshEvents } from './refresher.ts';
+import { Refresher, type RefreshEvents } from './refresh/refresher.ts';
+import { isLoopAlive, isTokenReady } from './refresh/readiness.ts';
 import { startHealthServer, type HealthServer } from './server.ts';
 
 export interface RefresherParts {
@@ -139,7 +140,7 @@ async function startProxyIfConfigured(options: ServeOptions): Promise<ProxyHandl
   const { config, parts, logger, clock } = options;
   const listen = config.proxyAddr;
   if (listen === undefined) return undefined;
-  const [{ startProxy }, { Registry }] = await Promise.all([import('./proxy.ts'), import('prom-client')]);
+  const [{ startProxy }, { Registry }] = await Promise.all([import('./proxy/proxy.ts'), import('prom-client')]);
   const registry = new Registry();
   const proxy = await startProxy({
     listen,

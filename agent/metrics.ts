@@ -9,7 +9,7 @@
  * has six fixed series; the process series below are computed only when scraped.
  */
 import { METRIC_PREFIX, Metric } from '../contract/index.ts';
-import type { RefreshEvents } from './refresher.ts';
+import type { RefreshEvents } from './refresh/refresher.ts';
 
 export interface AgentMetrics extends Required<RefreshEvents> {
   /** The exposition text of every agent and process series. */

@@ -9,9 +9,9 @@ import type { CommandContext } from '../runtime/command.ts';
 import { ExitCode } from '../runtime/errors.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { parseTokenConfig } from './config.ts';
-import { createTokenFileStore, type AgentState, type StoredToken, type TokenFileStore } from './files.ts';
+import { createTokenFileStore, type AgentState, type StoredToken, type TokenFileStore } from './refresh/files.ts';
 import { buildRefresher } from './main.ts';
-import { RefreshFailedError } from './refresher.ts';
+import { RefreshFailedError } from './refresh/refresher.ts';
 
 /** A store that keeps the token in memory: `token` without `--output-dir` writes nothing to disk. */
 export function createMemoryTokenStore(): TokenFileStore {

@@ -1,6 +1,6 @@
 /**
  * Fleet simulation: 10,000 pods started within one minute, each agent deciding with the
- * real refresh planner (agent/refresh-schedule.ts) on a simulated clock, against a kubelet
+ * real refresh planner (agent/refresh/refresh-schedule.ts) on a simulated clock, against a kubelet
  * that rotates projected tokens and a token endpoint that applies the lifetime rule and
  * refuses a reused jti. For token expiration E ∈ {600, 3600} × rule lifetime R ∈ {600, 3600}
  * and two kubelets (exact 80 %, and as the kubelet really does it): the endpoint's exchange
@@ -8,7 +8,7 @@
  * spreads. No network, no timers: a discrete-event simulation (agent-support/fleet-sim.ts),
  * checked against the real Refresher on sample pods (agent-support/fleet-replay.ts).
  */
-import { DEFAULT_REFRESH_POLICY } from '../agent/refresh-schedule.ts';
+import { DEFAULT_REFRESH_POLICY } from '../agent/refresh/refresh-schedule.ts';
 import { loadAverage, numberFlag, type BenchOptions } from './support/bench-options.ts';
 import { integer, markdownTable } from './support/report.ts';
 import { podSpecs, type KubeletKind } from './agent-support/fleet-model.ts';
@@ -199,7 +199,7 @@ function report(outcomes: readonly Outcome[], settings: Settings, startedLoad: n
     '',
     `Measured ${new Date().toISOString().slice(0, 10)} (1-minute load average ${startedLoad.toFixed(2)} at the start); flags: \`--pods=${settings.pods} --latency-ms=${settings.latencyMs} --replay-pods=${settings.replayPods} --seed=${settings.seed}\`. ${integer(events)} events in ${(wallMs / 1000).toFixed(0)} s.`,
     '',
-    `**What**: ${integer(settings.pods)} pods start at uniformly random moments within one minute; each runs the agent's real planner (\`agent/refresh-schedule.ts\`, with its default policy and a per-pod seeded random source) for 24 simulated hours. The kubelet mounts a projected token of \`expirationSeconds\` E at pod start and replaces it; the token endpoint refuses a reused jti and mints min(R, 2 × the JWT's remaining life), never below 60 s; each exchange takes ${settings.latencyMs} ms (a new TLS connection and the mint). Two kubelets:`,
+    `**What**: ${integer(settings.pods)} pods start at uniformly random moments within one minute; each runs the agent's real planner (\`agent/refresh/refresh-schedule.ts\`, with its default policy and a per-pod seeded random source) for 24 simulated hours. The kubelet mounts a projected token of \`expirationSeconds\` E at pod start and replaces it; the token endpoint refuses a reused jti and mints min(R, 2 × the JWT's remaining life), never below 60 s; each exchange takes ${settings.latencyMs} ms (a new TLS connection and the mint). Two kubelets:`,
     '',
     '- **kubelet**: as the kubelet does it. Its token manager wants a new token once now > exp − 20 % of E − a jitter of 0–9 whole seconds (`pkg/kubelet/token/token_manager.go`, `requiresRefresh`), and checks at each pod sync, when the projected volume is set up again; a running pod syncs every `--sync-frequency` (1 min) stretched by `wait.Jitter(…, 0.5)`, so every 60–90 s (`pkg/kubelet/pod_workers.go`). A new token therefore appears at the first sync past the 80 % mark, up to ~90 s late, at a moment of its own for each pod: the realistic per-pod jitter, and it is the kubelet\'s, not an assumption.',
     '- **exact**: the token is replaced at iat + 0.8 E to the millisecond (the facts document\'s model), the worst case for a synchronized start.',

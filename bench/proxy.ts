@@ -1,5 +1,5 @@
 /**
- * The agent's proxy (agent/proxy.ts) against calling the Messages upstream directly: added
+ * The agent's proxy (agent/proxy/proxy.ts) against calling the Messages upstream directly: added
  * latency on small requests, throughput on a 10 MB SSE stream, and the proxy's memory while
  * streaming to a fast and to a slow reader. Upstream, proxy and client are separate
  * processes, so none shares an event loop with another.
@@ -287,7 +287,7 @@ function streamOptimisation(figures: Figures): string {
   const { world, streaming } = figures;
   const intro = `**Optimised**: an SSE stream arrives as one HTTP chunk per event, and the proxy wrote each chunk to the
 client on its own (a chunk frame and a system call each). It now writes the chunks of one upstream read
-as one, at the end of the tick, so no event waits for a later one (\`agent/proxy.ts\`, \`onResponseData\`;
+as one, at the end of the tick, so no event waits for a later one (\`agent/proxy/proxy.ts\`, \`onResponseData\`;
 tested by \`test/integration/proxy-streaming.test.ts\`). It pays when one read holds many events, which is
 when the proxy falls behind (a busy machine): alone with one fast stream it cut the proxy's CPU per
 10 MiB from about 90 ms to about 35 ms; when the proxy keeps up, each read holds one event and the cost is
@@ -329,7 +329,7 @@ function render(figures: Figures): string {
 
 Measured ${new Date().toISOString().slice(0, 10)} (1-minute load average ${figures.loadAtStart.toFixed(2)} at the start).
 
-**What**: the agent's credential-isolating proxy (\`startProxy\` from \`agent/proxy.ts\`, run by
+**What**: the agent's credential-isolating proxy (\`startProxy\` from \`agent/proxy/proxy.ts\`, run by
 \`bench/support/proxy-process.ts\` with a fixed token: the refresher is not under test) in front of a
 Messages upstream, against calling that upstream directly. Upstream, proxy and client are separate
 processes (\`bench/support/proxy-client.ts\` is the client: undici, one keep-alive connection per path).

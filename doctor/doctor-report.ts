@@ -3,8 +3,9 @@
  * claims, the access token's expiry, the last exchange, the files), then every check with
  * its fix. Pure: a report in, text out.
  */
-import type { DoctorReport, FileFacts, Finding, Severity } from './doctor-diagnosis.ts';
-import { formatDuration } from './doctor-diagnosis.ts';
+import { formatRoughDuration } from '../runtime/time-format.ts';
+import type { Finding, Severity } from './findings.ts';
+import type { DoctorReport, FileFacts } from './types.ts';
 
 const LABEL: Record<Severity, string> = { ok: 'ok     ', info: 'info   ', warning: 'WARNING', problem: 'PROBLEM' };
 
@@ -22,7 +23,7 @@ function verdict(findings: readonly Finding[]): string {
 
 function relative(seconds: number | undefined): string {
   if (seconds === undefined) return '';
-  return seconds >= 0 ? ` (in ${formatDuration(seconds)})` : ` (${formatDuration(seconds)} ago)`;
+  return seconds >= 0 ? ` (in ${formatRoughDuration(seconds)})` : ` (${formatRoughDuration(seconds)} ago)`;
 }
 
 function identityLines(report: DoctorReport): string[] {

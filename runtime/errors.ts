@@ -69,3 +69,9 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** Log-safe fields for any thrown value: WifError's own summary, never a stack or cause chain. */
+export function errorFields(error: unknown): Record<string, unknown> {
+  if (error instanceof WifError) return error.toJSON();
+  return { message: describeError(error) };
+}

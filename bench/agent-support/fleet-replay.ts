@@ -1,6 +1,6 @@
 /**
  * The check on the fleet simulation: sample pods run through the real Refresher
- * (agent/refresher.ts, with its async loop, file watch, heartbeat and state file) on a
+ * (agent/refresh/refresher.ts, with its async loop, file watch, heartbeat and state file) on a
  * FakeClock, against the same kubelet schedule and the same endpoint rule (FakeKubelet and
  * FakeTokenEndpoint of test/support/fake-token-world.ts), and their traces are compared with
  * the simulation's.

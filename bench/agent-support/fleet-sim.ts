@@ -1,11 +1,11 @@
 /**
  * A discrete-event simulation of a fleet of agents, each deciding with the REAL planner
- * (agent/refresh-schedule.ts: initialState, decideAfterRead, decideAfterExchange,
+ * (agent/refresh/refresh-schedule.ts: initialState, decideAfterRead, decideAfterExchange,
  * expireToken, onSourceChanged, nextWakeAt) on a simulated clock: one priority queue of
  * events (agent wake-ups, kubelet rotations, exchange answers) instead of ten thousand
  * Refresher instances with promises and timers.
  *
- * `stepAgent` is the Refresher's loop (agent/refresher.ts, #step) with its I/O made
+ * `stepAgent` is the Refresher's loop (agent/refresh/refresher.ts, #step) with its I/O made
  * instantaneous: drop an expired token and remove the files, read the source when the plan
  * says so, exchange or wait, sleep until the plan's next wake. The Refresher's 60 s
  * heartbeat wake-ups are left out: with nothing due they change nothing. A rotation wakes an
@@ -25,7 +25,7 @@ import {
   type PlanContext,
   type RefreshState,
   type TokenTimes,
-} from '../../agent/refresh-schedule.ts';
+} from '../../agent/refresh/refresh-schedule.ts';
 import { seededRandom } from '../../test/support/fake-clock.ts';
 import { mintedLifetimeSeconds } from '../../test/support/lifetime-rule.ts';
 import { kubeletFor, type KubeletKind, type KubeletSchedule, type PodSpec } from './fleet-model.ts';

@@ -1,11 +1,11 @@
 /**
- * The agent's proxy (agent/proxy.ts, `startProxy`) in a process of its own, in front of
+ * The agent's proxy (agent/proxy/proxy.ts, `startProxy`) in a process of its own, in front of
  * `upstreamUrl`, with a fixed token that does not expire during the run (the refresher is
  * not under test). Logs at info level to stdout as the agent does; prints `{"port":N}`.
  *
  * `node bench/support/proxy-process.ts <upstreamUrl>`
  */
-import { startProxy } from '../../agent/proxy.ts';
+import { startProxy } from '../../agent/proxy/proxy.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { createLogger } from '../../runtime/logger.ts';
 

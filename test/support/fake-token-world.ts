@@ -6,11 +6,11 @@
  */
 import type { Clock } from '../../runtime/clock.ts';
 import { silentLogger, type Logger } from '../../runtime/logger.ts';
-import { ExchangeError, type MintedToken, type TokenExchanger } from '../../agent/exchange.ts';
-import type { AgentState, ProfileSettings, StoredToken, TokenFileStore } from '../../agent/files.ts';
-import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
-import type { IdentityClaims, IdentityToken } from '../../agent/identity-token.ts';
-import { Refresher, type RefreshEvents, type RefresherOptions } from '../../agent/refresher.ts';
+import { ExchangeError, type MintedToken, type TokenExchanger } from '../../agent/refresh/exchange.ts';
+import type { AgentState, ProfileSettings, StoredToken, TokenFileStore } from '../../agent/refresh/files.ts';
+import type { IdentityTokenSource } from '../../agent/refresh/identity-sources.ts';
+import type { IdentityClaims, IdentityToken } from '../../agent/refresh/identity-token.ts';
+import { Refresher, type RefreshEvents, type RefresherOptions } from '../../agent/refresh/refresher.ts';
 import type { FakeClock } from './fake-clock.ts';
 import { mintedLifetimeSeconds } from './lifetime-rule.ts';
 import { constantRandom } from './fake-clock.ts';

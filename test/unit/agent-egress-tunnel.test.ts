@@ -8,8 +8,8 @@ import { createServer as createHttpServer, type IncomingHttpHeaders, type Server
 import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIRECT_EGRESS, EgressProxyError, egressConnector, openTunnel, parseForwardProxy, parseNoProxy, type EgressSettings } from '../../agent/egress.ts';
-import { ExchangeError, createTokenExchanger } from '../../agent/exchange.ts';
-import { classifyUpstreamError } from '../../agent/proxy.ts';
+import { ExchangeError, createTokenExchanger } from '../../agent/refresh/exchange.ts';
+import { classifyUpstreamError } from '../../agent/proxy/forwarding.ts';
 import type { buildConnector } from 'undici';
 import { FakeClock } from '../support/fake-clock.ts';
 import { freePort } from '../support/tinyproxy.ts';

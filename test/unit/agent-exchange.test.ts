@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { TokenExchange, USER_AGENT } from '../../contract/index.ts';
 import { VERSION } from '../../runtime/version.ts';
-import { ExchangeError, createTokenExchanger, describeRemoteError, type ExchangeParameters, type TokenExchanger } from '../../agent/exchange.ts';
+import { ExchangeError, createTokenExchanger, describeRemoteError, type ExchangeParameters, type TokenExchanger } from '../../agent/refresh/exchange.ts';
 import { createOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.ts';
 import { TokenEndpointFault, sha256Hex, startTokenEndpoint, type TokenEndpoint } from '../support/token-endpoint.ts';
 

@@ -13,7 +13,7 @@ import {
   type FileSystemOps,
   type TokenFileStore,
   type WritableFile,
-} from '../../agent/files.ts';
+} from '../../agent/refresh/files.ts';
 
 const NOW_MS = 1_750_000_000_000;
 const TOKEN = 'sk-ant-oat01-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';

@@ -13,8 +13,8 @@ import {
   redactStderr,
   type IdentitySourceConfig,
   type IdentityTokenSource,
-} from '../../agent/identity-sources.ts';
-import { IdentityTokenError } from '../../agent/identity-token.ts';
+} from '../../agent/refresh/identity-sources.ts';
+import { IdentityTokenError } from '../../agent/refresh/identity-token.ts';
 import { createOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.ts';
 import { createKubeletTokenDir } from '../support/kubelet-token-file.ts';
 

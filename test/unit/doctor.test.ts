@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { FileSnapshot } from '../../doctor/credential-resolution.ts';
-import { diagnose, doctorPathsToObserve, formatDuration, type DoctorObservation, type DoctorReport, type DoctorSettings, type Finding } from '../../doctor/doctor-diagnosis.ts';
+import { formatRoughDuration } from '../../runtime/time-format.ts';
+import { diagnose, doctorPathsToObserve, type DoctorObservation, type DoctorReport, type DoctorSettings, type Finding } from '../../doctor/doctor-diagnosis.ts';
 import { formatDoctorText } from '../../doctor/doctor-report.ts';
 import type { Env } from '../../runtime/config.ts';
 
@@ -534,8 +535,8 @@ describe('doctor: text report', () => {
     { seconds: 59, want: '59s' },
     { seconds: 560, want: '9m 20s' },
     { seconds: -3725, want: '1h 2m' },
-  ])('formatDuration($seconds) = $want', ({ seconds, want }) => {
-    expect(formatDuration(seconds)).toBe(want);
+  ])('formatRoughDuration($seconds) = $want', ({ seconds, want }) => {
+    expect(formatRoughDuration(seconds)).toBe(want);
   });
 
   it('prints a healthy sidecar', () => {

@@ -7,9 +7,9 @@ import {
   errorBody,
   mergeAnthropicBeta,
   requestHasBody,
-  startProxy,
   usableToken,
-} from '../../agent/proxy.ts';
+} from '../../agent/proxy/forwarding.ts';
+import { startProxy } from '../../agent/proxy/proxy.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { ConfigError } from '../../runtime/errors.ts';
 import { silentLogger } from '../../runtime/logger.ts';

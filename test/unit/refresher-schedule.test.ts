@@ -14,7 +14,7 @@ import {
   type AssertionFacts,
   type PlanContext,
   type RefreshState,
-} from '../../agent/refresh-schedule.ts';
+} from '../../agent/refresh/refresh-schedule.ts';
 import { constantRandom } from '../support/fake-clock.ts';
 
 const T0 = Date.UTC(2026, 0, 1);

@@ -3,11 +3,12 @@
  * `once`, shutdown, and the exact instants at which it acts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExchangeError } from '../../agent/exchange.ts';
-import { TokenFileError } from '../../agent/files.ts';
+import { ExchangeError } from '../../agent/refresh/exchange.ts';
+import { TokenFileError } from '../../agent/refresh/files.ts';
 import { Limit, OutputFile } from '../../contract/index.ts';
-import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
-import { LIVENESS_STALE_MS, RefreshFailedError, isLoopAlive, isTokenReady, type Refresher, type RefresherOptions } from '../../agent/refresher.ts';
+import type { IdentityTokenSource } from '../../agent/refresh/identity-sources.ts';
+import { RefreshFailedError, type Refresher, type RefresherOptions } from '../../agent/refresh/refresher.ts';
+import { LIVENESS_STALE_MS, isLoopAlive, isTokenReady } from '../../agent/refresh/readiness.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import {
   FakeKubelet,

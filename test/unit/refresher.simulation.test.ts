@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Random } from '../../runtime/clock.ts';
-import type { IdentityTokenSource } from '../../agent/identity-sources.ts';
+import type { IdentityTokenSource } from '../../agent/refresh/identity-sources.ts';
 import { FakeClock, constantRandom, seededRandom } from '../support/fake-clock.ts';
 import {
   FakeKubelet,

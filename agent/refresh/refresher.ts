@@ -6,17 +6,20 @@
  *
  * Every wait goes through the injected Clock, every jitter through the injected Random.
  */
-import { nowSeconds, type Clock, type Random } from '../runtime/clock.ts';
-import { WifError, describeError } from '../runtime/errors.ts';
-import type { Logger } from '../runtime/logger.ts';
-import { Annotation, Limit, OutputFile } from '../contract/index.ts';
-import { ExchangeError, type MintedToken, type TokenExchanger } from './exchange.ts';
+import type { Clock, Random } from '../../runtime/clock.ts';
+import { WifError, describeError, errorFields } from '../../runtime/errors.ts';
+import { isoTime as iso } from '../../runtime/time-format.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import { OutputFile } from '../../contract/index.ts';
+import type { MintedToken, TokenExchanger } from './exchange.ts';
 import type { AgentState, ProfileSettings, StoredToken, TokenFileStore } from './files.ts';
 import type { IdentityTokenSource } from './identity-sources.ts';
-import { checkIdentityToken, type IdentityToken } from './identity-token.ts';
+import { describeRotationGap, failureOutcome, savedAssertion } from './planner-facts.ts';
+import { SourceReader, type SourceRead } from './source-reader.ts';
+import type { RefresherStatus } from './readiness.ts';
+import { INITIAL_FILE_SYNC, fileSyncWakeAt, filesDue, reduceFileSync, type FileSyncAction, type FileSyncEvent, type FileSyncState, type HeldToken } from './file-sync.ts';
 import {
   DEFAULT_REFRESH_POLICY,
-  backoffDelayMs,
   decideAfterExchange,
   decideAfterRead,
   expireToken,
@@ -30,8 +33,6 @@ import {
   type ReadDecision,
   type RefreshPolicy,
   type RefreshState,
-  type RotationGap,
-  type SavedAssertion,
 } from './refresh-schedule.ts';
 
 /** What the refresher reports as it goes (metrics implement this; every member optional). */
@@ -61,35 +62,15 @@ export interface RefresherOptions {
   readonly heartbeatMs?: number | undefined;
 }
 
-export interface RefresherStatus {
-  /** When the loop last woke up (Unix ms). */
-  readonly lastTickMs: number;
-  /** Expiry of the token in the files, or undefined when there is none. */
-  readonly tokenOnDiskExpiresAtMs: number | undefined;
-}
-
 export type OnceResult = { readonly kind: 'minted' | 'adopted'; readonly expiresAtMs: number };
 
 /** Why `--once` / `token` could not produce a token. */
 export class RefreshFailedError extends WifError {}
 
 export const DEFAULT_HEARTBEAT_MS = 60_000;
-/** `/healthz` fails when the loop has not woken for this long: longer than the slowest step (`Limit.identityTokenCommandMaxTimeoutSeconds` + `Limit.exchangeTimeoutMs`). */
-export const LIVENESS_STALE_MS = 180_000;
 /** `--once` gives up after this many transient failures in a row. */
 export const ONCE_MAX_ATTEMPTS = 5;
 const ONCE_MAX_FILE_ATTEMPTS = 3;
-
-/** A token the refresher holds, with the assertion it came from. `token` is secret. */
-interface HeldToken {
-  readonly token: StoredToken;
-  readonly obtainedAtMs: number;
-  readonly assertion: Pick<AssertionFacts, 'key' | 'hasJti'> | undefined;
-}
-
-type SourceRead =
-  | { readonly kind: 'assertion'; readonly assertion: AssertionFacts; readonly identity: IdentityToken }
-  | { readonly kind: 'unusable'; readonly message: string };
 
 interface ExchangeAttempt {
   readonly outcome: ExchangeOutcome;
@@ -101,20 +82,15 @@ export class Refresher {
   readonly #policy: RefreshPolicy;
   readonly #events: RefreshEvents;
   #plan: RefreshState;
-  /** The newest valid token (what the files should hold). */
-  #minted: HeldToken | undefined;
-  /** What the files hold now. */
-  #written: HeldToken | undefined;
-  #profileWritten = false;
-  #fileFailures = 0;
-  #fileRetryAtMs = 0;
+  /** The newest valid token and what the files hold: the pure reducer's state (file-sync.ts). */
+  #files: FileSyncState = INITIAL_FILE_SYNC;
   #sourceChanged = false;
   #wake: AbortController | undefined;
   #lastTickMs: number;
   #gapReported = false;
   /** What the state file holds, as last written by this process (a retry need not write it again). */
   #recorded: { readonly key: string; readonly outcome: AgentState['outcome'] } | undefined;
-  #lastSourceProblem: string | undefined;
+  readonly #reader: SourceReader;
   #started = false;
   #stopWatching: (() => void) | undefined;
 
@@ -122,6 +98,7 @@ export class Refresher {
     this.#deps = options;
     this.#policy = options.policy ?? DEFAULT_REFRESH_POLICY;
     this.#events = options.events ?? {};
+    this.#reader = new SourceReader({ ...options, identityTokenRead: (expiresAtMs) => this.#events.identityTokenRead?.(expiresAtMs) });
     this.#lastTickMs = options.clock.now();
     this.#plan = { phase: 'awaiting-assertion', token: undefined, nextReadAtMs: this.#lastTickMs, spentKeys: [], failures: 0 };
   }
@@ -137,9 +114,7 @@ export class Refresher {
     if (disk !== undefined) {
       const assertion = saved?.outcome === 'accepted' ? { key: saved.assertionKey, hasJti: saved.hasJti } : undefined;
       const held: HeldToken = { token: disk, obtainedAtMs: this.#plan.token?.obtainedAtMs ?? nowMs, assertion };
-      this.#written = held;
-      if (disk.expiresAtMs > nowMs) this.#minted = held;
-      this.#events.accessTokenOnDisk?.(disk.expiresAtMs);
+      await this.#performAll(this.#fileSync({ type: 'adopted', held, nowMs }));
       this.#deps.logger.info(
         { expiresAt: iso(disk.expiresAtMs), assertionSpent: this.#plan.spentKeys.length > 0, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
         disk.expiresAtMs > nowMs ? 'adopted the access token already on disk' : 'found an expired access token on disk; removing it',
@@ -188,7 +163,7 @@ export class Refresher {
    */
   async once(signal: AbortSignal): Promise<OnceResult> {
     await this.start();
-    const adopted = this.#written;
+    const adopted = this.#files.written;
     if (adopted !== undefined && adopted.token.expiresAtMs - this.#deps.clock.now() > this.#policy.sdkWindowMs) {
       this.#deps.logger.info({ expiresAt: iso(adopted.token.expiresAtMs) }, 'a valid access token is already on disk; not exchanging again');
       return { kind: 'adopted', expiresAtMs: adopted.token.expiresAtMs };
@@ -203,12 +178,12 @@ export class Refresher {
 
   /** The newest valid token, for the proxy. Secret: never log it. */
   currentToken(): StoredToken | undefined {
-    const held = this.#minted;
+    const held = this.#files.wanted;
     return held !== undefined && held.token.expiresAtMs > this.#deps.clock.now() ? held.token : undefined;
   }
 
   status(): RefresherStatus {
-    return { lastTickMs: this.#lastTickMs, tokenOnDiskExpiresAtMs: this.#written?.token.expiresAtMs };
+    return { lastTickMs: this.#lastTickMs, tokenOnDiskExpiresAtMs: this.#files.written?.token.expiresAtMs };
   }
 
   /** The planner's view, for tests and the fleet simulation. */
@@ -238,7 +213,7 @@ export class Refresher {
       this.#sourceChanged = false;
       this.#plan = onSourceChanged(this.#plan, nowMs);
     }
-    if (this.#filesDue(nowMs)) {
+    if (filesDue(this.#files, nowMs)) {
       await this.#syncFiles(nowMs);
       return;
     }
@@ -251,21 +226,11 @@ export class Refresher {
 
   #dropExpired(nowMs: number): void {
     this.#plan = expireToken(this.#plan, nowMs);
-    if (this.#minted !== undefined && this.#minted.token.expiresAtMs <= nowMs) this.#minted = undefined;
-  }
-
-  #filesOutOfStep(): boolean {
-    return !this.#profileWritten || this.#minted !== this.#written;
-  }
-
-  #filesDue(nowMs: number): boolean {
-    return this.#filesOutOfStep() && nowMs >= this.#fileRetryAtMs;
+    this.#fileSync({ type: 'clock', nowMs });
   }
 
   #wakeAt(): number {
-    const fileAt = this.#filesOutOfStep() ? this.#fileRetryAtMs : Number.POSITIVE_INFINITY;
-    const writtenExpiry = this.#written?.token.expiresAtMs ?? Number.POSITIVE_INFINITY;
-    return Math.min(nextWakeAt(this.#plan), fileAt, writtenExpiry);
+    return Math.min(nextWakeAt(this.#plan), fileSyncWakeAt(this.#files));
   }
 
   async #sleepUntil(atMs: number, signal: AbortSignal): Promise<void> {
@@ -283,7 +248,7 @@ export class Refresher {
   }
 
   async #refresh(signal: AbortSignal): Promise<void> {
-    const read = await this.#readSource(signal);
+    const read = await this.#reader.read(signal);
     const decision = decideAfterRead(this.#plan, read, this.#context(this.#deps.clock.now()));
     this.#plan = decision.state;
     if (decision.action === 'wait') {
@@ -303,27 +268,6 @@ export class Refresher {
 
   // -------------------------------------------------------------------------------------
   // Reading and exchanging
-
-  async #readSource(signal: AbortSignal): Promise<SourceRead> {
-    const { source, clock, logger } = this.#deps;
-    try {
-      const identity = await source.read(signal);
-      checkIdentityToken(identity, { expectedAudience: this.#deps.expectedAudience, nowSeconds: nowSeconds(clock) });
-      const assertion = assertionFacts(identity);
-      this.#events.identityTokenRead?.(assertion.expiresAtMs);
-      if (this.#lastSourceProblem !== undefined) logger.info({ source: source.description }, 'identity token is usable again');
-      this.#lastSourceProblem = undefined;
-      return { kind: 'assertion', assertion, identity };
-    } catch (error) {
-      if (signal.aborted) throw error;
-      const message = describeError(error);
-      // Once per kind of problem: a missing file re-read every few seconds must not flood the log.
-      const problem = error instanceof WifError ? error.code : message;
-      if (problem !== this.#lastSourceProblem) logger.warn({ source: source.description, error: errorFields(error) }, `identity token unusable: ${message}`);
-      this.#lastSourceProblem = problem;
-      return { kind: 'unusable', message };
-    }
-  }
 
   async #exchange(read: Extract<SourceRead, { kind: 'assertion' }>, signal: AbortSignal): Promise<ExchangeAttempt> {
     const { clock, exchanger, logger } = this.#deps;
@@ -346,8 +290,7 @@ export class Refresher {
       if (attempt.outcome.kind === 'rejected') await this.#recordState(assertion, 'rejected', clock.now());
       return attempt;
     }
-    this.#minted = { token: { accessToken: minted.accessToken, expiresAtMs: minted.expiresAtMs }, obtainedAtMs: minted.obtainedAtMs, assertion };
-    this.#fileRetryAtMs = 0;
+    this.#fileSync({ type: 'minted', held: { token: { accessToken: minted.accessToken, expiresAtMs: minted.expiresAtMs }, obtainedAtMs: minted.obtainedAtMs, assertion } });
     logger.info(
       { expiresAt: iso(minted.expiresAtMs), lifetimeSeconds: Math.round((minted.expiresAtMs - minted.obtainedAtMs) / 1000), requestId: minted.requestId, nextRefreshAt: iso(this.#plan.nextReadAtMs) },
       'obtained a new access token',
@@ -393,37 +336,58 @@ export class Refresher {
 
   /** Brings the files in step with the newest valid token: write it, or remove an expired one. */
   async #syncFiles(nowMs: number): Promise<void> {
-    const { store, logger } = this.#deps;
-    const want = this.#minted;
+    let done: readonly FileSyncAction[] = [];
     try {
-      if (!this.#profileWritten) {
-        await store.writeProfile(this.#deps.profile);
-        this.#profileWritten = true;
-      }
-      if (want === this.#written) return;
-      if (want === undefined) await store.removeToken();
-      else await store.writeToken(want.token, nowMs);
+      for (const action of this.#fileSync({ type: 'sync' })) done = await this.#write(action, nowMs);
     } catch (error) {
-      this.#fileFailures += 1;
-      this.#fileRetryAtMs = nowMs + backoffDelayMs(this.#fileFailures, this.#policy, this.#deps.random);
-      this.#events.fileWriteFailed?.();
-      logger.error({ error: errorFields(error), outputDir: store.outputDir, retryAt: iso(this.#fileRetryAtMs) }, 'could not update the token files; the previous files are left as they were');
+      for (const action of this.#fileSync({ type: 'write-failed', nowMs })) this.#reportFailure(action, error);
       return;
     }
-    this.#fileFailures = 0;
-    const previous = this.#written;
-    this.#written = want;
-    this.#events.accessTokenOnDisk?.(want?.token.expiresAtMs);
-    if (want === undefined) {
-      logger.warn({ expiredAt: previous === undefined ? undefined : iso(previous.token.expiresAtMs) }, 'the access token expired and no new one could be minted yet; removed the token files');
-      return;
+    await this.#performAll(done);
+  }
+
+  /** One write the reducer asked for; returns what to do once it is done. */
+  async #write(action: FileSyncAction, nowMs: number): Promise<readonly FileSyncAction[]> {
+    const { store } = this.#deps;
+    if (action.type === 'write-profile') {
+      await store.writeProfile(this.#deps.profile);
+      return this.#fileSync({ type: 'profile-written' });
     }
-    logger.debug({ expiresAt: iso(want.token.expiresAtMs) }, 'wrote the token files');
-    if (want.assertion !== undefined) await this.#recordState(want.assertion, 'accepted', want.obtainedAtMs);
+    if (action.type === 'remove-token') await store.removeToken();
+    else if (action.type === 'write-token') await store.writeToken(action.held.token, nowMs);
+    else return [];
+    return this.#fileSync({ type: 'token-synced', held: action.type === 'write-token' ? action.held : undefined });
+  }
+
+  #reportFailure(action: FileSyncAction, error: unknown): void {
+    if (action.type !== 'sync-failed') return;
+    this.#events.fileWriteFailed?.();
+    this.#deps.logger.error(
+      { error: errorFields(error), outputDir: this.#deps.store.outputDir, retryAt: iso(action.retryAtMs) },
+      'could not update the token files; the previous files are left as they were',
+    );
+  }
+
+  /** What follows a sync: metrics, logs, and the state file's record of the accepted assertion. */
+  async #performAll(actions: readonly FileSyncAction[]): Promise<void> {
+    const { logger } = this.#deps;
+    for (const action of actions) {
+      if (action.type === 'token-on-disk') this.#events.accessTokenOnDisk?.(action.expiresAtMs);
+      else if (action.type === 'removed-expired') {
+        logger.warn({ expiredAt: action.expiredAtMs === undefined ? undefined : iso(action.expiredAtMs) }, 'the access token expired and no new one could be minted yet; removed the token files');
+      } else if (action.type === 'wrote-token') logger.debug({ expiresAt: iso(action.expiresAtMs) }, 'wrote the token files');
+      else if (action.type === 'record-accepted') await this.#recordState(action.assertion, 'accepted', action.atMs);
+    }
+  }
+
+  #fileSync(event: FileSyncEvent): readonly FileSyncAction[] {
+    const step = reduceFileSync(this.#files, event, { policy: this.#policy, random: this.#deps.random });
+    this.#files = step.state;
+    return step.actions;
   }
 
   async #attemptOnce(signal: AbortSignal): Promise<ExchangeAttempt> {
-    const read = await this.#readSource(signal);
+    const read = await this.#reader.read(signal);
     if (read.kind === 'unusable') throw new RefreshFailedError('identity-token-unusable', read.message);
     const decision = decideAfterRead(this.#plan, read, this.#context(this.#deps.clock.now()));
     this.#plan = decision.state;
@@ -442,12 +406,12 @@ export class Refresher {
     const { clock } = this.#deps;
     for (let attempt = 1; ; attempt++) {
       await this.#syncFiles(clock.now());
-      const written = this.#written;
-      if (written !== undefined && written === this.#minted) return written.token.expiresAtMs;
+      const { written, wanted } = this.#files;
+      if (written !== undefined && written === wanted) return written.token.expiresAtMs;
       if (attempt >= ONCE_MAX_FILE_ATTEMPTS) {
         throw new RefreshFailedError('files-not-written', `obtained an access token but could not write the token files in ${this.#deps.store.outputDir}`);
       }
-      await clock.sleep(Math.max(0, this.#fileRetryAtMs - clock.now()), signal);
+      await clock.sleep(Math.max(0, this.#files.retryAtMs - clock.now()), signal);
     }
   }
 
@@ -465,65 +429,7 @@ export class Refresher {
   }
 }
 
-// ---------------------------------------------------------------------------------------
-// Pure helpers
-
-export function assertionFacts(identity: IdentityToken): AssertionFacts {
-  const { iat, exp } = identity.claims;
-  return {
-    key: identity.assertionKey,
-    hasJti: identity.hasJti,
-    issuedAtMs: iat === undefined ? undefined : iat * 1000,
-    expiresAtMs: exp === undefined ? undefined : exp * 1000,
-  };
-}
-
-function savedAssertion(state: AgentState | undefined): SavedAssertion | undefined {
-  return state === undefined ? undefined : { assertionKey: state.assertionKey, hasJti: state.hasJti, outcome: state.outcome, atMs: state.atMs };
-}
-
-/** How the planner should treat a failed exchange. */
-export function failureOutcome(error: unknown): ExchangeOutcome {
-  if (!(error instanceof ExchangeError)) return { kind: 'transient', retryAfterMs: undefined };
-  if (error.retryable) return { kind: 'transient', retryAfterMs: error.retryAfterSeconds === undefined ? undefined : error.retryAfterSeconds * 1000 };
-  return error.kind === 'rejected' ? { kind: 'rejected' } : { kind: 'invalid' };
-}
-
 function onceFailure(error: unknown): Error {
   if (error instanceof WifError) return error;
   return new RefreshFailedError('exchange-failed', `token exchange failed: ${describeError(error)}`);
-}
-
-/** The loud, one-time explanation of the too-short case, with the numbers and the fix. */
-export function describeRotationGap(gap: RotationGap): string {
-  const fixes = [
-    ...(gap.maxTokenExpirationSeconds === undefined ? [] : [`lower the pod's ${Annotation.tokenExpiration} annotation to ${gap.maxTokenExpirationSeconds} or less`]),
-    `raise the federation rule's token lifetime to ${gap.minRuleLifetimeSeconds} s or more`,
-  ];
-  return (
-    `access tokens live ${gap.tokenLifetimeSeconds} s but a new identity token only arrives every ${gap.rotationIntervalSeconds} s: ` +
-    `for ${gap.gapSeconds} s of each rotation there is no valid token and the token files are removed. ` +
-    `Fix: ${fixes.join(', or ')}.`
-  );
-}
-
-/** Log-safe fields for any thrown value: WifError's own summary, never a stack or cause chain. */
-export function errorFields(error: unknown): Record<string, unknown> {
-  if (error instanceof WifError) return error.toJSON();
-  return { message: describeError(error) };
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-/** `/readyz`: a token valid for at least another 30 s is on disk. */
-export function isTokenReady(status: RefresherStatus, nowMs: number): boolean {
-  const expiresAt = status.tokenOnDiskExpiresAtMs;
-  return expiresAt !== undefined && expiresAt - nowMs >= Limit.readyMinValiditySeconds * 1000;
-}
-
-/** `/healthz`: the refresh loop woke recently. */
-export function isLoopAlive(status: RefresherStatus, nowMs: number): boolean {
-  return nowMs - status.lastTickMs <= LIVENESS_STALE_MS;
 }

@@ -11,8 +11,8 @@ import type { JWTPayload } from 'jose';
 // and WebCrypto, about 10 MB of RSS the sidecar never uses.
 import { decodeJwt } from 'jose/jwt/decode';
 import { decodeProtectedHeader } from 'jose/decode/protected_header';
-import { AgentEnv, Limit } from '../contract/index.ts';
-import { WifError } from '../runtime/errors.ts';
+import { AgentEnv, Limit } from '../../contract/index.ts';
+import { WifError } from '../../runtime/errors.ts';
 
 export interface IdentityClaims {
   readonly iss?: string | undefined;

@@ -15,10 +15,10 @@
  * body, and no connection kept between exchanges minutes apart.
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import type { Clock } from '../runtime/clock.ts';
-import { ConfigError, WifError } from '../runtime/errors.ts';
-import { ACCESS_TOKEN_PATTERN, Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, USER_AGENT, parseSecureUrl } from '../contract/index.ts';
-import { isRecord, parseJsonObject } from '../runtime/json.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { ConfigError, WifError } from '../../runtime/errors.ts';
+import { ACCESS_TOKEN_PATTERN, Limit, SdkEnv, TokenExchange, SECURE_URL_EXPECTED, USER_AGENT, parseSecureUrl } from '../../contract/index.ts';
+import { isRecord, parseJsonObject } from '../../runtime/json.ts';
 import {
   describeTransportError,
   describeUrl,
@@ -28,8 +28,8 @@ import {
   parseRetryAfter,
   readBoundedBody,
   startDeadline,
-} from '../runtime/http-response.ts';
-import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, proxyFor, tlsTrustOptions, tunnelConnection, type EgressSettings } from './egress.ts';
+} from '../../runtime/http-response.ts';
+import { DIRECT_EGRESS, UNTRUSTED_CERTIFICATE_HINT, proxyFor, tlsTrustOptions, tunnelConnection, type EgressSettings } from '../egress.ts';
 
 export interface ExchangeParameters {
   readonly baseUrl: string;

@@ -22,8 +22,8 @@
  * - Transient failures back off (about 1 s, doubling, jittered, capped at 30 s; Retry-After
  *   honoured); 401 spends the assertion; 400 and malformed answers retry at the cap.
  */
-import { Limit } from '../contract/index.ts';
-import type { Random } from '../runtime/clock.ts';
+import { Limit } from '../../contract/index.ts';
+import type { Random } from '../../runtime/clock.ts';
 
 export interface RefreshPolicy {
   /** Fraction of the minted lifetime after which a refresh is due (before jitter). */

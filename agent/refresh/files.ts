@@ -25,9 +25,9 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import * as nodeFs from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { WifError } from '../runtime/errors.ts';
-import { ACCESS_TOKEN_PATTERN, FileMode, OutputFile, SdkFileFormat } from '../contract/index.ts';
-import { parseJsonObject } from '../runtime/json.ts';
+import { WifError } from '../../runtime/errors.ts';
+import { ACCESS_TOKEN_PATTERN, FileMode, OutputFile, SdkFileFormat } from '../../contract/index.ts';
+import { parseJsonObject } from '../../runtime/json.ts';
 
 export interface StoredToken {
   readonly accessToken: string;
