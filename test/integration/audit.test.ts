@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Annotation, ChartLabel, Metric, OPT_IN_LABEL, PROJECT_NAME, SdkEnv } from '../../contract/index.ts';
+import { ChartLabel, Metric, OPT_IN_LABEL, PROJECT_NAME, SdkEnv } from '../../contract/index.ts';
 import type { AuditReport } from '../../audit/report.ts';
 import type { JsonObject } from '../../webhook/json.ts';
 import { reviewPod } from '../../webhook/review.ts';
