@@ -39,6 +39,7 @@ COPY issuer ./issuer
 COPY cli ./cli
 COPY runtime ./runtime
 COPY webhook ./webhook
+COPY audit ./audit
 RUN npm run build \
  && chmod 0755 dist/cli/anthropic-wif.js
 

@@ -54,16 +54,21 @@ export default tseslint.config(
     // Imports run one way: the shared contract and runtime import no capability, and the
     // webhook nothing of the sidecar.
     files: ['contract/**', 'runtime/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/webhook/**', '**/doctor/**', '**/issuer/**', '**/cli/**'], message: 'contract/ and runtime/ import no capability folder.' }] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/webhook/**', '**/doctor/**', '**/issuer/**', '**/audit/**', '**/cli/**'], message: 'contract/ and runtime/ import no capability folder.' }] }] },
   },
   {
     files: ['webhook/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**'], message: 'webhook/ imports nothing from agent/ (shared names live in contract/).' }] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**'], message: 'webhook/ imports nothing from agent/ (shared names live in contract/).' }, { group: ['**/audit/**'], message: 'only cli/ imports audit/.' }] }] },
+  },
+  {
+    // The audit reads the webhook's pure core; only the CLI imports it.
+    files: ['audit/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/agent/**', '**/doctor/**', '**/issuer/**', '**/cli/**'], message: 'audit/ imports contract/, runtime/ and webhook/ only.' }] }] },
   },
   {
     // The sidecar ships without its operator commands: doctor/ and issuer/ sit on top of it.
     files: ['agent/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/doctor/**', '**/issuer/**'], message: 'agent/ imports nothing from doctor/ or issuer/.' }] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/doctor/**', '**/issuer/**', '**/audit/**'], message: 'agent/ imports nothing from doctor/, issuer/ or audit/.' }] }] },
   },
   {
     // The sidecar's sub-rooms: refresh/ keeps the token files current and knows nothing of the

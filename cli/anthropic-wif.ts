@@ -39,6 +39,11 @@ export const COMMANDS: readonly CommandDefinition[] = [
     summary: "Print what to register in the Anthropic Console for this cluster's issuer.",
     load: async () => (await import('../issuer/issuer.ts')).runIssuer,
   },
+  {
+    name: 'audit',
+    summary: 'Report static Anthropic keys, missed or stale injections, drift and failing bindings across a cluster.',
+    load: async () => (await import('./audit.ts')).runAudit,
+  },
 ];
 
 export function usage(): string {

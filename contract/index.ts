@@ -447,3 +447,52 @@ export function parseEndpointUrl(raw: string): string {
   if (parseSecureUrl(raw) === undefined) throw new Error(SECURE_URL_EXPECTED);
   return raw;
 }
+
+// ---------------------------------------------------------------------------------------
+// `anthropic-wif audit` (issue #13)
+
+/** What a static Anthropic API key looks like (the Console's `sk-ant-api03-…`); audit never prints one. */
+export const API_KEY_VALUE_PREFIX = 'sk-ant-api';
+
+/** Finding severities of `anthropic-wif audit`, lowest first (`--fail-on`). */
+export const AUDIT_SEVERITIES = ['info', 'low', 'medium', 'high', 'critical'] as const;
+export type AuditSeverity = (typeof AUDIT_SEVERITIES)[number];
+
+/** Labels the chart puts on its objects; audit finds the webhook Deployment by them. */
+export const ChartLabel = {
+  partOf: 'app.kubernetes.io/part-of',
+  component: 'app.kubernetes.io/component',
+  /** The value of `component` on the webhook Deployment. */
+  webhookComponent: 'webhook',
+} as const;
+
+/** Kubernetes API paths audit reads (all lists are paged with `limit` and `continue`). */
+export const KubePath = {
+  version: '/version',
+  pods: '/api/v1/pods',
+  serviceAccounts: '/api/v1/serviceaccounts',
+  deployments: '/apis/apps/v1/deployments',
+  statefulSets: '/apis/apps/v1/statefulsets',
+  daemonSets: '/apis/apps/v1/daemonsets',
+  replicaSets: '/apis/apps/v1/replicasets',
+  jobs: '/apis/batch/v1/jobs',
+  /** batch/v1 from Kubernetes 1.21; 1.20 serves batch/v1beta1 only. */
+  cronJobs: '/apis/batch/v1/cronjobs',
+  cronJobsV1beta1: '/apis/batch/v1beta1/cronjobs',
+} as const;
+
+/** `/api/v1/namespaces/<ns>/<plural>`, or the cluster-wide path when no namespace is given. */
+export function namespacedListPath(clusterPath: string, namespace: string | undefined): string {
+  if (namespace === undefined) return clusterPath;
+  const at = clusterPath.lastIndexOf('/');
+  return `${clusterPath.slice(0, at)}/namespaces/${encodeURIComponent(namespace)}${clusterPath.slice(at)}`;
+}
+
+export function secretPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${encodeURIComponent(name)}`;
+}
+
+/** The sidecar's `/metrics` through the API server's pod proxy (RBAC: `pods/proxy` get). */
+export function podMetricsProxyPath(namespace: string, pod: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}:${String(Default.agentHealthPort)}/proxy${HttpPath.metrics}`;
+}

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const FOLDERS = ['contract', 'runtime', 'agent', 'doctor', 'issuer', 'webhook', 'cli', 'test', 'bench', 'demo', 'scripts'];
+const FOLDERS = ['contract', 'runtime', 'agent', 'doctor', 'issuer', 'webhook', 'audit', 'cli', 'test', 'bench', 'demo', 'scripts'];
 const RELATIVE_IMPORT = /(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+\.ts)'/g;
 
 function sources(folder: string): string[] {
