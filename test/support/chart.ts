@@ -14,6 +14,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { PodDisruptionBudget as PodDisruptionBudgetV1beta1 } from 'kubernetes-models/policy/v1beta1/PodDisruptionBudget';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
@@ -75,6 +76,7 @@ function modelValidator(Model: new (data: never) => { validate(): void }): (obje
 }
 
 const KINDS: Readonly<Record<string, KindSchema>> = {
+  'v1/ConfigMap': { validate: modelValidator(ConfigMap), modelName: 'V1ConfigMap' },
   'v1/Namespace': { validate: modelValidator(Namespace), modelName: 'V1Namespace' },
   'v1/Pod': { validate: modelValidator(Pod), modelName: 'V1Pod' },
   'v1/Secret': { validate: modelValidator(Secret), modelName: 'V1Secret' },
@@ -164,6 +166,11 @@ const CUSTOM_RESOURCES: Readonly<Record<string, { readonly allowed: readonly str
     allowed: ['selector', 'namespaceSelector', 'endpoints', 'jobLabel', 'targetLabels', 'podTargetLabels', 'sampleLimit'],
     required: ['selector', 'endpoints'],
   },
+  'monitoring.coreos.com/v1/PodMonitor': {
+    allowed: ['selector', 'namespaceSelector', 'podMetricsEndpoints', 'jobLabel', 'podTargetLabels', 'sampleLimit'],
+    required: ['selector', 'podMetricsEndpoints'],
+  },
+  'monitoring.coreos.com/v1/PrometheusRule': { allowed: ['groups'], required: ['groups'] },
 };
 
 function customResourceErrors(object: KubeObject, key: string): string[] | undefined {
@@ -176,6 +183,7 @@ function customResourceErrors(object: KubeObject, key: string): string[] | undef
   if (object.kind === 'Issuer' && Object.keys(spec).length !== 1) errors.push('spec: an Issuer has exactly one issuer type');
   if (object.kind === 'Certificate') errors.push(...certificateErrors(spec));
   if (object.kind === 'ServiceMonitor') errors.push(...serviceMonitorErrors(spec));
+  if (object.kind === 'PrometheusRule') errors.push(...prometheusRuleErrors(spec));
   return errors;
 }
 
@@ -201,6 +209,28 @@ function serviceMonitorErrors(spec: Record<string, unknown>): string[] {
       ? []
       : [`spec.endpoints[${index}]: needs a named port and an http or https scheme`],
   );
+}
+
+const PROMETHEUS_DURATION = /^(\d+(ms|s|m|h|d|w|y))+$/;
+
+/** The operator's CRD shape: named groups of rules, each an alert or a record with an expr. */
+function prometheusRuleErrors(spec: Record<string, unknown>): string[] {
+  const groups = spec.groups;
+  if (!Array.isArray(groups) || groups.length === 0) return ['spec.groups: at least one group'];
+  return groups.flatMap((group: unknown, g) => {
+    if (!isRecord(group) || typeof group.name !== 'string' || !Array.isArray(group.rules)) return [`spec.groups[${g}]: needs a name and rules`];
+    return group.rules.flatMap((rule: unknown, r) => {
+      const at = `spec.groups[${g}].rules[${r}]`;
+      if (!isRecord(rule)) return [`${at}: must be an object`];
+      const unknown = Object.keys(rule).filter((k) => !['alert', 'record', 'expr', 'for', 'keep_firing_for', 'labels', 'annotations'].includes(k));
+      return [
+        ...unknown.map((k) => `${at}.${k}: unknown field`),
+        ...(typeof rule.expr === 'string' && rule.expr !== '' ? [] : [`${at}.expr: required`]),
+        ...(typeof rule.alert === 'string' || typeof rule.record === 'string' ? [] : [`${at}: needs alert or record`]),
+        ...(rule.for === undefined || (typeof rule.for === 'string' && PROMETHEUS_DURATION.test(rule.for)) ? [] : [`${at}.for: not a Prometheus duration`]),
+      ];
+    });
+  });
 }
 
 /** Everything wrong with one object; empty when it would pass strict validation. */

@@ -138,6 +138,21 @@ describe('values the chart refuses', () => {
       { federation: { organizationId: ORG }, image: { digest: 'latest' } },
       "- at '/image/digest': 'latest' does not match pattern",
     ],
+    [
+      'an alert duration that is not a Prometheus duration',
+      { federation: { organizationId: ORG }, monitoring: { prometheusRule: { alerts: { webhookSlow: { enabled: true, for: 'ten minutes', severity: 'warning', seconds: 1 } } } } },
+      "- at '/monitoring/prometheusRule/alerts/webhookSlow/for': 'ten minutes' does not match pattern",
+    ],
+    [
+      'an error ratio above 1',
+      { federation: { organizationId: ORG }, monitoring: { prometheusRule: { alerts: { webhookErrors: { enabled: true, for: '10m', severity: 'warning', ratio: 5 } } } } },
+      "- at '/monitoring/prometheusRule/alerts/webhookErrors/ratio': maximum: got 5, want 1",
+    ],
+    [
+      'an alert the chart does not have',
+      { federation: { organizationId: ORG }, monitoring: { prometheusRule: { alerts: { webhookSlowness: { enabled: true } } } } },
+      "- at '/monitoring/prometheusRule/alerts': additional properties 'webhookSlowness' not allowed",
+    ],
   ])('%s', (_name, values, message) => {
     const result = helmTemplate({ values });
     expect(result.status).toBe(1);

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Default, HttpPath, MODES, OPT_IN_LABEL } from '../../contract/index.ts';
+import { ContainerName, Default, HttpPath, MODES, OPT_IN_LABEL } from '../../contract/index.ts';
 import { VERSION } from '../../runtime/version.ts';
 import { parseWebhookCommandLine, webhookOptions } from '../../webhook/config.ts';
 import { findObject, kindsOf, manifestErrors, parseManifests, selectorMatches } from '../support/chart.ts';
@@ -662,7 +662,29 @@ describe('optional objects', () => {
   });
 
   it('are absent by default', () => {
-    expect(render().filter((o) => ['NetworkPolicy', 'ServiceMonitor'].includes(o.kind))).toEqual([]);
+    expect(render().filter((o) => ['NetworkPolicy', 'ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap'].includes(o.kind))).toEqual([]);
+  });
+
+  it('PodMonitor scrapes the sidecar container of every pod in any namespace, on its health port over plain HTTP', () => {
+    const monitor = findObject(objects, 'PodMonitor');
+    expect(monitor.metadata).toMatchObject({ name: 'awi-wif-sidecars', labels: { release: 'prometheus' } });
+    expect(monitor.spec).toEqual({
+      namespaceSelector: { any: true },
+      selector: {},
+      podMetricsEndpoints: [
+        {
+          path: HttpPath.metrics,
+          scheme: 'http',
+          interval: '30s',
+          relabelings: [
+            { action: 'keep', sourceLabels: ['__meta_kubernetes_pod_container_name'], regex: ContainerName.agent },
+            { action: 'keep', sourceLabels: ['__meta_kubernetes_pod_phase'], regex: 'Running' },
+            { action: 'replace', sourceLabels: ['__meta_kubernetes_pod_ip'], regex: '([^:]+)', targetLabel: '__address__', replacement: `\${1}:${Default.agentHealthPort}` },
+            { action: 'replace', sourceLabels: ['__meta_kubernetes_pod_ip'], regex: '(.+:.+)', targetLabel: '__address__', replacement: `[\${1}]:${Default.agentHealthPort}` },
+          ],
+        },
+      ],
+    });
   });
 
   it('NetworkPolicy admits the HTTPS port only, from the given peers, and restricts egress when rules are given', () => {

@@ -176,3 +176,22 @@ render (templates share the chart's values map).
 {{- range $flags }}{{ if not (hasKey $overridden (regexReplaceAll "^--([^=]+).*$" . "${1}")) }}{{ $kept = append $kept . }}{{ end }}{{ end }}
 {{- toYaml (concat (list "webhook") $kept $v.webhook.extraArgs) }}
 {{- end }}
+
+{{/* The webhook's series: the given matchers, or what the chart's ServiceMonitor scrapes. */}}
+{{- define "awi.webhookSelector" -}}
+{{- default (printf "job=%q, namespace=%q" (include "awi.fullname" .) .Release.Namespace) .Values.monitoring.prometheusRule.webhookSelector }}
+{{- end }}
+
+{{/* `{a, b}` from a list of PromQL matchers, empty ones left out. */}}
+{{- define "awi.matchers" -}}
+{{- $kept := list }}
+{{- range . }}{{ if . }}{{ $kept = append $kept . }}{{ end }}{{ end }}
+{{- printf "{%s}" (join ", " $kept) }}
+{{- end }}
+
+{{/* A regex matching exactly the rendered webhook entries' names. */}}
+{{- define "awi.webhookEntryNamesRegex" -}}
+{{- $names := list (regexQuoteMeta .Values.webhook.labelOptIn.name) }}
+{{- if .Values.webhook.annotationOptIn.enabled }}{{ $names = append $names (regexQuoteMeta .Values.webhook.annotationOptIn.name) }}{{ end }}
+{{- join "|" $names }}
+{{- end }}
