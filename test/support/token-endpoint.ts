@@ -119,6 +119,8 @@ export type TokenEndpointEvent =
       /** The verified assertion's `iat` and `exp` (Unix seconds), when it has them. */
       readonly assertionIat: number | undefined;
       readonly assertionExp: number | undefined;
+      /** The pod a Kubernetes service-account assertion is bound to (its `kubernetes.io.pod` claim). */
+      readonly assertionPod: { readonly name: string; readonly uid: string } | undefined;
     }
   | { readonly outcome: 'denied'; readonly atMs: number; readonly requestId: string; readonly reason: DenialReason; readonly status: number; readonly detail: string; readonly jti: string | undefined }
   | { readonly outcome: 'scripted'; readonly atMs: number; readonly requestId: string | undefined; readonly status: number };
@@ -324,7 +326,7 @@ export async function startTokenEndpoint(options: TokenEndpointOptions): Promise
       scope: rule.scope ?? 'workspace:developer',
     };
     issuedTokens.push(issued);
-    events.push({ outcome: 'success', atMs: nowMs, requestId, ruleId: rule.id, subject: issued.subject, jti, lifetimeSeconds: expiresIn, assertionIat: payload.iat, assertionExp: payload.exp });
+    events.push({ outcome: 'success', atMs: nowMs, requestId, ruleId: rule.id, subject: issued.subject, jti, lifetimeSeconds: expiresIn, assertionIat: payload.iat, assertionExp: payload.exp, assertionPod: boundPod(payload) });
     return issued;
   }
 
@@ -450,6 +452,13 @@ function checkAccountAndWorkspace(rule: FederationRule, body: TokenRequestBody):
   }
   if (workspaces.length > 1) throw new Denial('workspace_required', `${rule.id} covers ${workspaces.length} workspaces: workspace_id is required`);
   return workspaces[0];
+}
+
+/** The `kubernetes.io.pod` claim of a Kubernetes service-account token, when it has one. */
+function boundPod(payload: JWTPayload): { name: string; uid: string } | undefined {
+  const claim = payload['kubernetes.io'] as { pod?: { name?: unknown; uid?: unknown } } | undefined;
+  const pod = claim?.pod;
+  return typeof pod?.name === 'string' && typeof pod.uid === 'string' ? { name: pod.name, uid: pod.uid } : undefined;
 }
 
 function unverifiedJti(assertion: string): string | undefined {

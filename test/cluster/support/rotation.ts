@@ -18,6 +18,7 @@ export const ROTATION_DEPLOYMENT = 'rotation-app';
 /** What the rotation stand-ins saw, with tokens replaced by their index in `issued`. */
 export interface RotationRecords {
   readonly podName: string;
+  readonly podUid: string;
   readonly podCreatedAtMs: number;
   readonly exchanges: readonly {
     readonly atMs: number;
@@ -27,6 +28,8 @@ export interface RotationRecords {
     readonly reason?: string;
     /** The projected JWT's iat (Unix seconds): when the kubelet issued it. */
     readonly assertionIat?: number;
+    /** The pod the projected JWT is bound to (its `kubernetes.io.pod.uid` claim). */
+    readonly podUid?: string;
   }[];
   readonly issued: readonly { readonly issuedAtMs: number; readonly expiresAtMs: number; readonly jti?: string; readonly subject: string }[];
   readonly calls: readonly { readonly atMs: number; readonly status: number; readonly tokenIndex: number }[];
@@ -53,17 +56,18 @@ export async function startRotationScenario(env: ClusterEnv): Promise<RotationSc
     ROTATION_NAMESPACE,
     appDeployment(env, ROTATION_NAMESPACE, { name: ROTATION_DEPLOYMENT, baseUrl: anthropic.url, intervalMs: 5000, annotations: { [Annotation.baseUrl]: anthropic.url } }),
   );
-  const created = await getJson<{ metadata: { creationTimestamp: string } }>(env, ['pod', '-n', ROTATION_NAMESPACE, pod.metadata.name]);
+  const created = await getJson<{ metadata: { creationTimestamp: string; uid: string } }>(env, ['pod', '-n', ROTATION_NAMESPACE, pod.metadata.name]);
   const records = (): RotationRecords => {
     const issued = anthropic.tokens.issuedTokens;
     return {
       podName: pod.metadata.name,
+      podUid: created.metadata.uid,
       podCreatedAtMs: Date.parse(created.metadata.creationTimestamp),
       exchanges: anthropic.tokens.events.map((e) => ({
         atMs: e.atMs,
         outcome: e.outcome,
         ...(e.outcome === 'scripted' ? {} : { jti: e.jti }),
-        ...(e.outcome === 'success' ? { subject: e.subject, assertionIat: e.assertionIat } : {}),
+        ...(e.outcome === 'success' ? { subject: e.subject, assertionIat: e.assertionIat, podUid: e.assertionPod?.uid } : {}),
         ...(e.outcome === 'denied' ? { reason: e.reason } : {}),
       })),
       issued: issued.map((t) => ({ issuedAtMs: t.issuedAtMs, expiresAtMs: t.expiresAtMs, jti: t.jti, subject: t.subject })),
