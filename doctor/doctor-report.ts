@@ -3,7 +3,7 @@
  * claims, the access token's expiry, the last exchange, the files), then every check with
  * its fix. Pure: a report in, text out.
  */
-import { formatRoughDuration } from '../runtime/time-format.ts';
+import { formatRelative } from '../runtime/time-format.ts';
 import type { Finding, Severity } from './findings.ts';
 import type { DoctorReport, FileFacts } from './types.ts';
 
@@ -23,7 +23,7 @@ function verdict(findings: readonly Finding[]): string {
 
 function relative(seconds: number | undefined): string {
   if (seconds === undefined) return '';
-  return seconds >= 0 ? ` (in ${formatRoughDuration(seconds)})` : ` (${formatRoughDuration(seconds)} ago)`;
+  return ` (${formatRelative(seconds)})`;
 }
 
 function identityLines(report: DoctorReport): string[] {

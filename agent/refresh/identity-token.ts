@@ -13,6 +13,7 @@ import { decodeJwt } from 'jose/jwt/decode';
 import { decodeProtectedHeader } from 'jose/decode/protected_header';
 import { AgentEnv, Limit } from '../../contract/index.ts';
 import { WifError } from '../../runtime/errors.ts';
+import { formatDuration, isoSeconds } from '../../runtime/time-format.ts';
 
 export interface IdentityClaims {
   readonly iss?: string | undefined;
@@ -162,19 +163,4 @@ export function checkIdentityToken(token: IdentityToken, options: { readonly exp
       },
     );
   }
-}
-
-/** `1h 2m 3s`, `4m 0s`, `59s`. */
-export function formatDuration(totalSeconds: number): string {
-  const s = Math.max(0, Math.round(totalSeconds));
-  const hours = Math.floor(s / 3600);
-  const minutes = Math.floor((s % 3600) / 60);
-  const seconds = s % 60;
-  if (hours > 0) return `${hours}h ${minutes}m ${seconds}s`;
-  if (minutes > 0) return `${minutes}m ${seconds}s`;
-  return `${seconds}s`;
-}
-
-function isoSeconds(unixSeconds: number): string {
-  return new Date(unixSeconds * 1000).toISOString().replace('.000Z', 'Z');
 }

@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock } from '../../runtime/clock.ts';
 import { describeError } from '../../runtime/errors.ts';
-import { IdentityTokenError, checkIdentityToken, formatDuration, parseIdentityToken, type IdentityToken } from '../../agent/refresh/identity-token.ts';
+import { IdentityTokenError, checkIdentityToken, parseIdentityToken, type IdentityToken } from '../../agent/refresh/identity-token.ts';
+import { formatDuration } from '../../runtime/time-format.ts';
 import { createOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.ts';
 
 const NOW_MS = 1_750_000_000_000;
