@@ -5,7 +5,7 @@
  * Listens on 127.0.0.1 only, on an ephemeral port.
  */
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -101,27 +101,41 @@ export async function startFakeKubeApi(objects: readonly KubeObject[], directory
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   const kubeconfigPath = join(directory, 'kubeconfig');
-  writeFileSync(
+  writeFakeKubeconfig(kubeconfigPath, `http://127.0.0.1:${port}`);
+  return {
     kubeconfigPath,
+    requests,
+    close: () => closeServer(server),
+  };
+}
+
+/**
+ * A kubeconfig for a stand-in API server on loopback, with a placeholder bearer token.
+ * `insecureSkipTlsVerify`: client-node's request layer refuses plain http unless told to skip
+ * TLS verification.
+ */
+export function writeFakeKubeconfig(path: string, server: string, options: { readonly insecureSkipTlsVerify?: boolean } = {}): void {
+  const cluster = options.insecureSkipTlsVerify === true ? { server, 'insecure-skip-tls-verify': true } : { server };
+  writeFileSync(
+    path,
     JSON.stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'fake', cluster: { server: `http://127.0.0.1:${port}` } }],
+      clusters: [{ name: 'fake', cluster }],
       users: [{ name: 'fake', user: { token: 'not-a-secret' } }],
       contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
       'current-context': 'fake',
     }),
   );
-  return {
-    kubeconfigPath,
-    requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => {
-          if (error === undefined) resolve();
-          else reject(error);
-        });
-      }),
-  };
+}
+
+/** Closes a stand-in server, its open connections with it. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.closeAllConnections();
+    server.close((error) => {
+      if (error === undefined) resolve();
+      else reject(error);
+    });
+  });
 }

@@ -6,8 +6,8 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { closeServer, writeFakeKubeconfig } from './fake-kube-api.ts';
 
 export type KubeItem = Record<string, unknown>;
 
@@ -128,29 +128,11 @@ export async function startFakeKubeLists(options: FakeKubeListsOptions, director
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${String(port)}`;
   const kubeconfigPath = join(directory, 'audit-kubeconfig');
-  writeFileSync(
-    kubeconfigPath,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      // client-node refuses plain http unless told to skip TLS verification.
-      clusters: [{ name: 'fake', cluster: { server: url, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: 'fake', user: { token: 'not-a-secret' } }],
-      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-      'current-context': 'fake',
-    }),
-  );
+  writeFakeKubeconfig(kubeconfigPath, url, { insecureSkipTlsVerify: true });
   return {
     kubeconfigPath,
     url,
     requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => {
-          if (error === undefined) resolve();
-          else reject(error);
-        });
-      }),
+    close: () => closeServer(server),
   };
 }
