@@ -69,11 +69,11 @@ export async function runAgent(context: CommandContext): Promise<number> {
   const { config } = parsed;
   const logger = createLogger({ name: 'anthropic-wif-agent', level: config.logLevel, destination: context.stdout });
   const clock = systemClock;
-  const metrics = config.once ? undefined : createAgentMetrics();
+  const metrics = config.once ? undefined : createAgentMetrics({ clock });
   const parts = buildRefresher(config, { store: createTokenFileStore(config.outputDir), env: context.env, logger, clock, random: systemRandom, events: metrics });
   try {
     if (config.once) return await runOnce(parts.refresher, context.signal, logger);
-    return await serve({ config, parts, metrics: metrics ?? createAgentMetrics(), logger, clock, signal: context.signal });
+    return await serve({ config, parts, metrics: metrics ?? createAgentMetrics({ clock }), logger, clock, signal: context.signal });
   } finally {
     await parts.exchanger.close?.();
   }

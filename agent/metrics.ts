@@ -6,9 +6,10 @@
  * Why not prom-client, as the webhook uses: loading it (with the OpenTelemetry API it pulls
  * in) costs the sidecar about 9 MB of RSS, and its default process metrics sample the event
  * loop every 10 ms, about 0.4 s of CPU a minute in an agent that otherwise sleeps. The agent
- * has six fixed series; the process series below are computed only when scraped.
+ * has seven fixed series; the process series below are computed only when scraped.
  */
 import { METRIC_PREFIX, Metric } from '../contract/index.ts';
+import { nowSeconds, systemClock, type Clock } from '../runtime/clock.ts';
 import type { RefreshEvents } from './refresh/refresher.ts';
 
 export interface AgentMetrics extends Required<RefreshEvents> {
@@ -16,7 +17,6 @@ export interface AgentMetrics extends Required<RefreshEvents> {
   render(): string;
 }
 
-/** The `Content-Type` of `render()`'s text, as Prometheus expects it. */
 /** `anthropic_wif_exchanges_total{result="success"} 3` → 3 (one sample of a text exposition; undefined when absent). */
 export function metricSample(text: string, sample: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
@@ -24,6 +24,7 @@ export function metricSample(text: string, sample: string): number | undefined {
   return Number.isFinite(value) ? value : undefined;
 }
 
+/** The `Content-Type` of `render()`'s text, as Prometheus expects it. */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** An exchange is one HTTPS round trip, bounded at 30 s. */
@@ -91,8 +92,10 @@ class FixedHistogram {
   }
 }
 
-export function createAgentMetrics(options: { readonly processMetrics?: boolean } = {}): AgentMetrics {
+export function createAgentMetrics(options: { readonly processMetrics?: boolean; readonly clock?: Clock } = {}): AgentMetrics {
+  const clock = options.clock ?? systemClock;
   const exchanges = { success: 0, failure: 0 };
+  const lastExchange = { success: 0, failure: 0 };
   const duration = new FixedHistogram(EXCHANGE_BUCKETS);
   const gauges = { accessExpiry: 0, identityExpiry: 0, gap: 0 };
   let writeFailures = 0;
@@ -102,6 +105,10 @@ export function createAgentMetrics(options: { readonly processMetrics?: boolean 
       { labels: '{result="failure"}', value: exchanges.failure },
     ]),
     family(Metric.exchangeDurationSeconds, 'histogram', 'Duration of token exchange attempts, successful or not.', duration.samples()),
+    family(Metric.lastExchangeTimestampSeconds, 'gauge', 'When the last exchange of each result finished (Unix seconds); 0 when there was none.', [
+      { labels: '{result="success"}', value: lastExchange.success },
+      { labels: '{result="failure"}', value: lastExchange.failure },
+    ]),
     family(Metric.accessTokenExpiryTimestampSeconds, 'gauge', 'Expiry (Unix seconds) of the access token in the token files; 0 when there is none.', [{ value: gauges.accessExpiry }]),
     family(Metric.identityTokenExpiryTimestampSeconds, 'gauge', 'Expiry (Unix seconds) of the identity token last read from its source; 0 when unknown.', [{ value: gauges.identityExpiry }]),
     family(
@@ -116,6 +123,7 @@ export function createAgentMetrics(options: { readonly processMetrics?: boolean 
     render: () => `${[...agentFamilies(), ...(options.processMetrics === false ? [] : processFamilies())].join('\n')}\n`,
     exchangeFinished(result, durationMs) {
       exchanges[result] += 1;
+      lastExchange[result] = nowSeconds(clock);
       duration.observe(durationMs / 1000);
     },
     accessTokenOnDisk(expiresAtMs) {

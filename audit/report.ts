@@ -6,6 +6,7 @@
 import { AUDIT_SEVERITIES, type AuditSeverity } from '../contract/index.ts';
 import { atLeast, severityRank, type Finding, type FindingDraft, type OwnerRef } from './model.ts';
 import type { BindingSummary } from './sidecar-health.ts';
+import { formatRelative } from '../runtime/time-format.ts';
 
 const EXAMPLE_PODS = 3;
 export const REPORT_VERSION = 1;
@@ -141,7 +142,7 @@ function table(rows: readonly (readonly string[])[]): string[] {
   return rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}`);
 }
 
-function bindingLines(bindings: readonly BindingSummary[]): string[] {
+function bindingLines(bindings: readonly BindingSummary[], nowSeconds: number): string[] {
   if (bindings.length === 0) return ['', 'Bindings: no sidecar was running to read.'];
   const rows = bindings.map((b) => [
     b.namespace,
@@ -154,11 +155,12 @@ function bindingLines(bindings: readonly BindingSummary[]): string[] {
     String(b.unreadable),
     b.minRemainingSeconds === undefined ? '-' : `${String(b.minRemainingSeconds)} s`,
     `${String(b.exchangesSucceeded)}/${String(b.exchangesFailed)}`,
+    b.lastSuccessAt === undefined ? '-' : formatRelative(b.lastSuccessAt - nowSeconds),
   ]);
   return [
     '',
     'Bindings (from each sidecar /metrics, through the pod proxy):',
-    ...table([['NAMESPACE', 'SERVICEACCOUNT', 'RULE', 'SIDECARS', 'OK', 'LOW', 'FAILING', 'UNREADABLE', 'MIN TOKEN LEFT', 'EXCHANGES OK/FAILED'], ...rows]),
+    ...table([['NAMESPACE', 'SERVICEACCOUNT', 'RULE', 'SIDECARS', 'OK', 'LOW', 'FAILING', 'UNREADABLE', 'MIN TOKEN LEFT', 'EXCHANGES OK/FAILED', 'LAST SUCCESS'], ...rows]),
   ];
 }
 
@@ -172,7 +174,7 @@ export function summaryLine(report: AuditReport): string {
 export function renderTable(report: AuditReport): string {
   const lines = [`anthropic-wif audit: ${summaryLine(report)}`];
   lines.push(...groupedLines(report.findings));
-  if (report.bindings !== undefined) lines.push(...bindingLines(report.bindings));
+  if (report.bindings !== undefined) lines.push(...bindingLines(report.bindings, Date.parse(report.generatedAt) / 1000));
   if (report.notes.length > 0) lines.push('', ...report.notes.map((note) => `note: ${note}`));
   return `${lines.join('\n')}\n`;
 }

@@ -314,9 +314,9 @@ async function readAllWorkloads(walk: Walk): Promise<void> {
   }
 }
 
-function reportBindings(report: ReportBuilder, bindings: readonly BindingSummary[]): void {
+function reportBindings(report: ReportBuilder, bindings: readonly BindingSummary[], nowSeconds: number): void {
   for (const binding of bindings) {
-    const draft = bindingDraft(binding);
+    const draft = bindingDraft(binding, nowSeconds);
     const pods = { count: binding.sidecars, examples: binding.failingPods };
     if (draft !== undefined) report.addCounted(binding.namespace, { kind: 'ServiceAccount', name: binding.serviceAccount }, draft, pods);
   }
@@ -340,7 +340,7 @@ export async function scanCluster(get: KubeGet, options: ScanOptions): Promise<A
   const health = options.metrics ? new BindingHealth() : undefined;
   await readPods(walk, context, health);
   const bindings = health?.summaries();
-  reportBindings(report, bindings ?? []);
+  reportBindings(report, bindings ?? [], options.now().getTime() / 1000);
   if (!options.readSecrets) report.note('Secrets were not read: --read-secrets checks whether referenced Secrets hold an Anthropic key (values are never printed)');
   return report.build(options.now(), bindings);
 }

@@ -5,6 +5,7 @@
  * are under the SDKs' refresh window. The metrics carry no secret, and only numbers are kept.
  */
 import { ContainerName, Limit, Metric } from '../contract/index.ts';
+import { formatRelative } from '../runtime/time-format.ts';
 import type { FindingDraft } from './model.ts';
 
 export interface SidecarMetrics {
@@ -14,6 +15,9 @@ export interface SidecarMetrics {
   readonly accessTokenExpiry: number;
   readonly identityTokenExpiry: number;
   readonly rotationGapSeconds: number;
+  /** Unix seconds of the last successful and failed exchange; 0 when none (or an agent too old to say). */
+  readonly lastSuccessAt: number;
+  readonly lastFailureAt: number;
 }
 
 /** One sample (`name{labels} value`) of a Prometheus text exposition; undefined when absent. */
@@ -37,6 +41,8 @@ export function parseSidecarMetrics(text: string): SidecarMetrics | undefined {
     accessTokenExpiry: sampleValue(text, Metric.accessTokenExpiryTimestampSeconds) ?? 0,
     identityTokenExpiry: sampleValue(text, Metric.identityTokenExpiryTimestampSeconds) ?? 0,
     rotationGapSeconds: sampleValue(text, Metric.rotationGapSeconds) ?? 0,
+    lastSuccessAt: sampleValue(text, `${Metric.lastExchangeTimestampSeconds}{result="success"}`) ?? 0,
+    lastFailureAt: sampleValue(text, `${Metric.lastExchangeTimestampSeconds}{result="failure"}`) ?? 0,
   };
 }
 
@@ -77,10 +83,23 @@ export interface BindingSummary extends BindingKey {
   readonly minRemainingSeconds: number | undefined;
   /** The longest rotation gap any sidecar reports. */
   readonly maxRotationGapSeconds: number;
+  /** Unix seconds of the newest successful and failed exchange among its sidecars; undefined when none reported one. */
+  readonly lastSuccessAt: number | undefined;
+  readonly lastFailureAt: number | undefined;
   readonly failingPods: readonly string[];
 }
 
 const EXAMPLES = 3;
+
+/** The later of two Unix times, where 0 means none. */
+function newest(current: number | undefined, reported: number): number | undefined {
+  return reported > 0 ? Math.max(current ?? 0, reported) : current;
+}
+
+/** `last success 2h 3m ago`, `no success reported` (the agent's last-exchange metric). */
+export function lastSuccessText(binding: Pick<BindingSummary, 'lastSuccessAt'>, nowSeconds: number): string {
+  return binding.lastSuccessAt === undefined ? 'no success reported' : `last success ${formatRelative(binding.lastSuccessAt - nowSeconds)}`;
+}
 
 class BindingTally {
   sidecars = 0;
@@ -92,6 +111,8 @@ class BindingTally {
   exchangesFailed = 0;
   minRemainingSeconds: number | undefined = undefined;
   maxRotationGapSeconds = 0;
+  lastSuccessAt: number | undefined = undefined;
+  lastFailureAt: number | undefined = undefined;
   readonly failingPods: string[] = [];
 
   readonly key: BindingKey;
@@ -112,6 +133,8 @@ class BindingTally {
     const remaining = Math.max(0, Math.round(metrics.accessTokenExpiry - nowSeconds));
     this.minRemainingSeconds = Math.min(this.minRemainingSeconds ?? remaining, remaining);
     this.maxRotationGapSeconds = Math.max(this.maxRotationGapSeconds, metrics.rotationGapSeconds);
+    this.lastSuccessAt = newest(this.lastSuccessAt, metrics.lastSuccessAt);
+    this.lastFailureAt = newest(this.lastFailureAt, metrics.lastFailureAt);
   }
 
   summary(): BindingSummary {
@@ -140,7 +163,7 @@ export class BindingHealth {
 }
 
 /** A binding is failing when every readable sidecar fails; low tokens and some failures are medium. */
-export function bindingDraft(binding: BindingSummary): FindingDraft | undefined {
+export function bindingDraft(binding: BindingSummary, nowSeconds: number): FindingDraft | undefined {
   const readable = binding.sidecars - binding.unreadable;
   const subject = `binding ServiceAccount ${JSON.stringify(binding.serviceAccount)} → rule ${binding.federationRuleId}`;
   const fix = `kubectl logs -n ${binding.namespace} ${binding.failingPods[0] ?? '<pod>'} -c ${ContainerName.agent}; check the federation rule's subject, audience and issuer in the Console (README: Troubleshooting)`;
@@ -148,7 +171,7 @@ export function bindingDraft(binding: BindingSummary): FindingDraft | undefined 
     return {
       kind: 'binding-failing',
       severity: 'high',
-      message: `${subject}: all ${String(readable)} sidecars fail (no valid token; ${String(binding.exchangesFailed)} failed and ${String(binding.exchangesSucceeded)} successful exchanges)`,
+      message: `${subject}: all ${String(readable)} sidecars fail (no valid token; ${String(binding.exchangesFailed)} failed and ${String(binding.exchangesSucceeded)} successful exchanges; ${lastSuccessText(binding, nowSeconds)})`,
       fix,
     };
   }

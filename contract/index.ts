@@ -386,6 +386,8 @@ export const METRIC_PREFIX = 'anthropic_wif_';
 export const Metric = {
   exchangesTotal: 'anthropic_wif_exchanges_total',
   exchangeDurationSeconds: 'anthropic_wif_exchange_duration_seconds',
+  /** When the last exchange of each result finished (Unix seconds; 0: none yet), so `audit --metrics` can tell when a binding last worked. */
+  lastExchangeTimestampSeconds: 'anthropic_wif_last_exchange_timestamp_seconds',
   accessTokenExpiryTimestampSeconds: 'anthropic_wif_access_token_expiry_timestamp_seconds',
   identityTokenExpiryTimestampSeconds: 'anthropic_wif_identity_token_expiry_timestamp_seconds',
   /** Seconds per rotation with no valid token: the next projected token arrives after the access token expires (0 when it does not). */

@@ -108,6 +108,10 @@ describe('anthropic-wif agent', () => {
     expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="success"}')).toBe(1);
     expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(0);
     expect(metricSample(metrics, 'anthropic_wif_exchange_duration_seconds_count')).toBe(1);
+    // Stamped when the answer was read: the second the endpoint issued the token, or the next.
+    const lastSuccess = metricSample(metrics, 'anthropic_wif_last_exchange_timestamp_seconds{result="success"}')! - Math.floor(issued.issuedAtMs / 1000);
+    expect([0, 1]).toContain(lastSuccess);
+    expect(metricSample(metrics, 'anthropic_wif_last_exchange_timestamp_seconds{result="failure"}')).toBe(0);
     expect(metricSample(metrics, 'anthropic_wif_access_token_expiry_timestamp_seconds')).toBe(files.credentials.expires_at);
     expect(metricSample(metrics, 'anthropic_wif_identity_token_expiry_timestamp_seconds')).toBe(decodeJwt(w.secrets()[0]!).exp);
     expect(metricSample(metrics, 'anthropic_wif_rotation_gap_seconds')).toBe(0);
@@ -167,6 +171,11 @@ describe('anthropic-wif agent', () => {
     const metrics = (await httpGet(port, '/metrics')).body;
     expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="failure"}')).toBe(3);
     expect(metricSample(metrics, 'anthropic_wif_exchanges_total{result="success"}')).toBe(1);
+    // The last failure (the 500) and the success after it, each within a second of its answer.
+    const lastFailure = metricSample(metrics, 'anthropic_wif_last_exchange_timestamp_seconds{result="failure"}')! - Math.floor(requests[2]!.atMs / 1000);
+    const lastSuccess = metricSample(metrics, 'anthropic_wif_last_exchange_timestamp_seconds{result="success"}')! - Math.floor(requests[3]!.atMs / 1000);
+    expect([0, 1]).toContain(lastFailure);
+    expect([0, 1]).toContain(lastSuccess);
     await stopWithin5s(agent);
     expectNoSecrets(w, [agent.stdout(), agent.stderr(), metrics]);
   });

@@ -33,11 +33,14 @@ function injected(namespace: string, name: string, serviceAccount: string): Kube
   return { ...stored, status: { phase: 'Running' } };
 }
 
-function metrics(succeeded: number, failed: number, expiry: number): string {
+/** An agent's /metrics; `lastSuccessAgoS` undefined: the agent reports no success yet. */
+function metrics(succeeded: number, failed: number, expiry: number, lastSuccessAgoS?: number): string {
   return [
     `# TYPE ${Metric.exchangesTotal} counter`,
     `${Metric.exchangesTotal}{result="success"} ${String(succeeded)}`,
     `${Metric.exchangesTotal}{result="failure"} ${String(failed)}`,
+    `${Metric.lastExchangeTimestampSeconds}{result="success"} ${String(lastSuccessAgoS === undefined ? 0 : NOW_SECONDS - lastSuccessAgoS)}`,
+    `${Metric.lastExchangeTimestampSeconds}{result="failure"} ${String(failed === 0 ? 0 : NOW_SECONDS - 5)}`,
     `${Metric.accessTokenExpiryTimestampSeconds} ${String(expiry)}`,
     `${Metric.identityTokenExpiryTimestampSeconds} ${String(NOW_SECONDS + 400)}`,
     `${Metric.rotationGapSeconds} 0`,
@@ -116,8 +119,8 @@ beforeAll(async () => {
         ['/api/v1/namespaces/team-a/secrets/anthropic', { kind: 'Secret', metadata: { name: 'anthropic', namespace: 'team-a' }, data: { 'api-key': Buffer.from(SECRET_VALUE).toString('base64') } }],
       ]),
       metrics: new Map<string, string | number>([
-        ['team-a/healthy-1', metrics(3, 0, NOW_SECONDS + 3000)],
-        ['team-a/healthy-2', metrics(2, 1, NOW_SECONDS + 2500)],
+        ['team-a/healthy-1', metrics(3, 0, NOW_SECONDS + 3000, 600)],
+        ['team-a/healthy-2', metrics(2, 1, NOW_SECONDS + 2500, 1100)],
         ['team-b/broken-1', metrics(0, 7, 0)],
         ['team-b/broken-2', metrics(0, 6, 0)],
       ]),
@@ -171,12 +174,17 @@ describe('anthropic-wif audit (Kubernetes API stand-in)', () => {
       'high binding-failing team-b ServiceAccount/broken 2',
     ]);
     expect(report.findings[1]?.message).toBe('container "app" sets ANTHROPIC_API_KEY from Secret "anthropic" key "api-key", which holds an Anthropic API key');
-    expect(report.findings[2]?.message).toBe('binding ServiceAccount "broken" → rule fdrl_test_rule: all 2 sidecars fail (no valid token; 13 failed and 0 successful exchanges)');
+    expect(report.findings[2]?.message).toBe('binding ServiceAccount "broken" → rule fdrl_test_rule: all 2 sidecars fail (no valid token; 13 failed and 0 successful exchanges; no success reported)');
     expect(report.bindings?.map((b) => [b.namespace, b.serviceAccount, b.federationRuleId, b.sidecars, b.ok, b.failing])).toEqual([
       ['team-a', 'summarizer', TEST_FEDERATION_RULE_ID, 2, 2, 0],
       ['team-b', 'broken', TEST_FEDERATION_RULE_ID, 2, 0, 2],
     ]);
     expect(report.bindings?.[0]?.minRemainingSeconds).toBeGreaterThan(2400);
+    // The newest success among its sidecars (10 min ago); the failing binding reports none.
+    expect(report.bindings?.map((b) => [b.lastSuccessAt, b.lastFailureAt])).toEqual([
+      [NOW_SECONDS - 600, NOW_SECONDS - 5],
+      [undefined, NOW_SECONDS - 5],
+    ]);
     expect(report.counts).toMatchObject({ pods: 6, secretsRead: 1, sidecarsScraped: 4 });
   });
 

@@ -81,7 +81,7 @@ describe('the Grafana dashboard', () => {
     const ids = dashboard.panels.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     const withQueries = dashboard.panels.filter((p) => p.type !== 'row');
-    expect(withQueries).toHaveLength(18);
+    expect(withQueries).toHaveLength(19);
     for (const panel of withQueries) {
       expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
       expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
