@@ -65,7 +65,7 @@ function httpFailure(path: string, status: number): WifError {
   if (status === 401 || status === 403) {
     return new WifError('audit-forbidden', `GET ${path} answered ${String(status)}: these credentials may not read it`, {
       status,
-      hint: 'see the README (audit: RBAC) for the ClusterRole the audit needs',
+      hint: 'see the README (audit: RBAC) and manifests/audit-rbac.yaml for the ClusterRoles the audit needs',
     });
   }
   if (status === 410) return new WifError('audit-expired', `GET ${path} answered 410: the list expired while paging; run the audit again`, { status, retryable: true });

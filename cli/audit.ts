@@ -60,8 +60,9 @@ const METRICS_CONCURRENCY = 8;
 const HELP_NOTES = [
   'Severities, lowest first: info, low, medium, high, critical. A literal key in a spec is critical.',
   "Today's injection defaults are the webhook Deployment's flags (and literal ANTHROPIC_WIF_ variables).",
-  'RBAC: get/list pods, serviceaccounts, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs;',
-  'get secrets only with --read-secrets; get pods/proxy only with --metrics (README: audit).',
+  'RBAC (manifests/audit-rbac.yaml): list pods, serviceaccounts, deployments, statefulsets, daemonsets, replicasets,',
+  'jobs, cronjobs; get deployments (--webhook-deployment); get secrets only with --read-secrets; get pods/proxy only',
+  'with --metrics (README: audit).',
 ];
 
 async function loadCluster(path: string | undefined, context: string | undefined): Promise<KubeConfig> {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { AgentEnv, Annotation, ClaudeCodeEnv, ClaudeCodeSetting, ContainerName, Metric, OutputFile, Path, ProxyEnv, SdkEnv, VolumeName } from '../../contract/index.ts';
 import { AGENT_SPECS, TOKEN_SPECS } from '../../agent/config.ts';
+import { AUDIT_OPTIONS } from '../../cli/audit.ts';
 import { DOCTOR_OPTIONS } from '../../doctor/doctor.ts';
 import { ISSUER_OPTIONS } from '../../issuer/issuer.ts';
 import type { OptionSpecs } from '../../runtime/config.ts';
@@ -24,6 +25,7 @@ describe('README reference', () => {
     ['token', TOKEN_SPECS],
     ['doctor', DOCTOR_OPTIONS],
     ['issuer', ISSUER_OPTIONS],
+    ['audit', AUDIT_OPTIONS],
   ] as const)('documents every flag and variable of `anthropic-wif %s`', (_command, specs) => {
     const missing = flagsAndVariables(specs).filter((name) => !README.includes(name));
     expect(missing).toEqual([]);
