@@ -16,7 +16,7 @@ import { REPO_ROOT } from './support/processes.ts';
 import { wrkInstalled } from './support/wrk.ts';
 
 /** Every benchmark, in the document's order. */
-export const BENCHMARKS = ['webhook', 'proxy', 'agent-footprint', 'fleet'] as const;
+export const BENCHMARKS = ['webhook', 'proxy', 'agent-footprint', 'fleet', 'audit'] as const;
 type BenchmarkName = (typeof BENCHMARKS)[number];
 
 /** Which setup each benchmark needs. */
@@ -103,11 +103,11 @@ async function runOne(name: BenchmarkName, flags: Readonly<Record<string, string
 
 const HEADER = `# Benchmarks
 
-Reproducible measurements of the webhook, the agent's proxy, the agent's footprint and the
-token endpoint's load from a fleet. Run them with:
+Reproducible measurements of the webhook, the agent's proxy, the agent's footprint, the
+token endpoint's load from a fleet and the audit over a large cluster. Run them with:
 
 - \`npm run bench\`: every benchmark (about half an hour, most of it the 1-million-admission RSS run);
-- \`npm run bench -- webhook\` (or \`proxy\`, \`agent-footprint\`, \`fleet\`): one benchmark; the
+- \`npm run bench -- webhook\` (or \`proxy\`, \`agent-footprint\`, \`fleet\`, \`audit\`): one benchmark; the
   document is rebuilt from the stored sections in \`bench/results/\`;
 - flags after the names tune a run, e.g. \`npm run bench -- webhook --admissions=200000 --seconds=5\`
   (each section lists the flags it read); \`npm run bench -- --document-only\` only rebuilds this
