@@ -8,9 +8,12 @@
  * spreads. No network, no timers: a discrete-event simulation (agent-support/fleet-sim.ts),
  * checked against the real Refresher on sample pods (agent-support/fleet-replay.ts).
  */
+import { join } from 'node:path';
 import { DEFAULT_REFRESH_POLICY } from '../agent/refresh/refresh-schedule.ts';
 import { loadAverage, numberFlag, type BenchOptions } from './support/bench-options.ts';
+import { REPO_ROOT } from './support/processes.ts';
 import { integer, markdownTable } from './support/report.ts';
+import { EXCHANGE_RATE_FILE, LIFE_BIN_SECONDS, TOKEN_LIFE_FILE, writeFleetCharts, type FleetChartLinks } from './agent-support/fleet-charts.ts';
 import { podSpecs, type KubeletKind } from './agent-support/fleet-model.ts';
 import { replayWithRefresher } from './agent-support/fleet-replay.ts';
 import { simulateFleet, type FleetResult, type FleetScenario, type PodTrace } from './agent-support/fleet-sim.ts';
@@ -190,7 +193,14 @@ function replayLine(outcomes: readonly Outcome[]): string {
   return `Replay through the real \`Refresher\` DIFFERED for: ${mismatched.map((o) => `${scenarioName(o.result.scenario)} ${o.result.scenario.kubelet} (pods ${o.replayMismatches.join(', ')})`).join('; ')}.`;
 }
 
-function report(outcomes: readonly Outcome[], settings: Settings, startedLoad: number, wallMs: number): string {
+/** What a run saw besides the outcomes: the load it started with, how long it took, the figures it drew. */
+interface RunFacts {
+  readonly startedLoad: number;
+  readonly wallMs: number;
+  readonly charts: FleetChartLinks;
+}
+
+function report(outcomes: readonly Outcome[], settings: Settings, { startedLoad, wallMs, charts }: RunFacts): string {
   const events = outcomes.reduce((n, o) => n + o.result.events, 0);
   const byKubelet = (kind: KubeletKind): Outcome[] => outcomes.filter((o) => o.result.scenario.kubelet === kind);
   const shown = new Map<string, string>();
@@ -212,11 +222,19 @@ function report(outcomes: readonly Outcome[], settings: Settings, startedLoad: n
     '',
     rateTable(outcomes),
     '',
+    `Exchanges per minute through the day, per scenario (\`docs/${EXCHANGE_RATE_FILE}\`, drawn by the benchmark; the first minute carries every pod's first exchange, so each panel's scale is the fleet's size):`,
+    '',
+    charts.exchangeRate,
+    '',
     '### Lifetime left in the token files',
     '',
     `At every instant a pod's files hold a token whose remaining lifetime only falls until the next write, so the least remaining lifetime any pod ever had is the least "left at a replacement" (or zero where the files went empty). The SDKs re-read the file when their copy has under ${SDK_WINDOW_S} s left, refresh in the background between ${SDK_BLOCKING_S} s and ${SDK_WINDOW_S} s, and block below ${SDK_BLOCKING_S} s.`,
     '',
     lifetimeTable(outcomes),
+    '',
+    `The lifetime left at every replacement in every pod, per scenario (\`docs/${TOKEN_LIFE_FILE}\`; ${LIFE_BIN_SECONDS} s bins, as a share of the scenario's replacements; dashed: the SDKs' ${SDK_BLOCKING_S} s and ${SDK_WINDOW_S} s):`,
+    '',
+    charts.tokenLife,
     '',
     ...whereImpossible(outcomes, settings),
     '',
@@ -280,5 +298,10 @@ export async function run(options: BenchOptions): Promise<string> {
       }
     }
   }
-  return report(outcomes, settings, startedLoad, performance.now() - started);
+  const wallMs = performance.now() - started;
+  const charts = writeFleetCharts(
+    outcomes.map((o) => o.result),
+    join(REPO_ROOT, 'docs'),
+  );
+  return report(outcomes, settings, { startedLoad, wallMs, charts });
 }
