@@ -62,6 +62,9 @@ describe('anthropic-wif audit on the real cluster', () => {
     expect(binding?.lastSuccessAt).toBeGreaterThan(startedS - 3600);
     expect(binding?.lastSuccessAt).toBeLessThanOrEqual(startedS + 1);
     expect(binding?.minRemainingSeconds).toBeGreaterThan(120);
+    const table = await audit(['--metrics', '--namespace', ROTATION_NAMESPACE]);
+    console.log(`audit --metrics on the real cluster:\n${table.stdout}`);
+    expect(table.stdout).toMatch(new RegExp(`^  ${ROTATION_NAMESPACE} +app +\\S+ +1 +1 +0 +0 +0 +\\d+ s +[1-9]\\d*/0 +\\d+(m \\d+)?s ago$`, 'm'));
   });
 
   it('finds the literal key in a Deployment at the highest severity, fails --fail-on critical, and never prints the value', async () => {

@@ -138,6 +138,8 @@ describe('every planted case, on the real API server', () => {
     expectFindings(read, withSecretsRead(inNamespace(MAIN_NAMESPACE)));
     expect(read.counts.secretsRead).toBe(2);
     const table = await audit(['-n', MAIN_NAMESPACE, '--read-secrets']);
+    // The README's example output ("anthropic-wif audit") is this table.
+    console.log(`anthropic-wif audit -n ${MAIN_NAMESPACE} --read-secrets:\n${table.stdout}`);
     expect(table.code, table.stderr).toBe(0);
     for (const finding of withSecretsRead(inNamespace(MAIN_NAMESPACE))) expect(table.stdout).toContain(finding.says);
   });
