@@ -5,7 +5,7 @@
  * Needs the commit in this clone's history.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './processes.ts';
 
@@ -19,15 +19,20 @@ export interface EarlierBuild {
   readonly proxyScript: string;
 }
 
-const SOURCES = ['agent', 'webhook', 'runtime', 'cli', 'test/support', 'tsconfig.json', 'tsconfig.build.json', 'package.json'];
+/** What the build needs, where the commit has it (folders came and went: contract/, doctor/, audit/…). */
+const SOURCES = ['contract', 'agent', 'webhook', 'doctor', 'issuer', 'audit', 'runtime', 'cli', 'test/support', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 const SUPPORT_FILES = ['admission-stages.ts', 'pod.ts', 'proxy-process.ts'];
 
 export function buildEarlierCommit(commit: string, dir: string): EarlierBuild {
   mkdirSync(dir, { recursive: true });
   const archive = join(dir, 'sources.tar');
-  execFileSync('git', ['archive', '--output', archive, commit, ...SOURCES], { cwd: REPO_ROOT });
+  const present = SOURCES.filter((path) => execFileSync('git', ['ls-tree', '--name-only', commit, path], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== '');
+  execFileSync('git', ['archive', '--output', archive, commit, ...present], { cwd: REPO_ROOT });
   execFileSync('tar', ['-xf', archive, '-C', dir]);
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  // Its own dependencies when they differ from this tree's (express, say, before it was dropped).
+  const sameLock = readFileSync(join(dir, 'package-lock.json'), 'utf8') === readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8');
+  if (sameLock) symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  else execFileSync('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit' });
   execFileSync(process.execPath, [join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir, stdio: 'inherit' });
   mkdirSync(join(dir, 'bench', 'support'), { recursive: true });
   for (const file of SUPPORT_FILES) copyFileSync(join(REPO_ROOT, 'bench', 'support', file), join(dir, 'bench', 'support', file));
