@@ -97,7 +97,7 @@ function newest(current: number | undefined, reported: number): number | undefin
 }
 
 /** `last success 2h 3m ago`, `no success reported` (the agent's last-exchange metric). */
-export function lastSuccessText(binding: Pick<BindingSummary, 'lastSuccessAt'>, nowSeconds: number): string {
+function lastSuccessText(binding: Pick<BindingSummary, 'lastSuccessAt'>, nowSeconds: number): string {
   return binding.lastSuccessAt === undefined ? 'no success reported' : `last success ${formatRelative(binding.lastSuccessAt - nowSeconds)}`;
 }
 

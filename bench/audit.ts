@@ -13,12 +13,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fastJsonPatch, { type Operation } from 'fast-json-patch';
-import { Annotation, ChartLabel, Metric, OPT_IN_LABEL, PROJECT_NAME, SdkEnv } from '../contract/index.ts';
+import { Annotation, Metric, OPT_IN_LABEL, SdkEnv } from '../contract/index.ts';
 import type { JsonObject } from '../webhook/json.ts';
-import { reviewPod } from '../webhook/review.ts';
+import { STAND_IN_WEBHOOK_DEPLOYMENT, storedAfterAdmission } from '../test/support/audit-fixtures.ts';
 import { startFakeKubeLists, type KubeItem, type ListSource } from '../test/support/fake-kube-lists.ts';
-import { TEST_AGENT_IMAGE, TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID, testInjectionDefaults } from '../test/support/injection-defaults.ts';
 import { loadAverage, numberFlag, type BenchOptions } from './support/bench-options.ts';
 import { REPO_ROOT } from './support/processes.ts';
 import { integer, markdownTable, mib } from './support/report.ts';
@@ -54,8 +52,7 @@ function admittedTemplate(serviceAccount: string): JsonObject {
     metadata: { name: 'template', namespace: 'team-00', labels: { [OPT_IN_LABEL]: 'true' } },
     spec: { serviceAccountName: serviceAccount, securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'registry.example/app:1' }] },
   };
-  const review = reviewPod(pod, { kind: 'found', serviceAccount: { namespace: 'team-00', name: serviceAccount, annotations: {} } }, testInjectionDefaults());
-  return fastJsonPatch.applyPatch(structuredClone(pod), review.patch as Operation[], false, false).newDocument;
+  return storedAfterAdmission(pod, { kind: 'found', serviceAccount: { namespace: 'team-00', name: serviceAccount, annotations: {} } });
 }
 
 function podMaker(): (index: number) => KubeItem {
@@ -89,26 +86,6 @@ function owners(pods: number, kind: 'ReplicaSet' | 'Deployment'): { readonly cou
     },
   };
 }
-
-const WEBHOOK_DEPLOYMENT: KubeItem = {
-  apiVersion: 'apps/v1',
-  kind: 'Deployment',
-  metadata: { name: 'awi', namespace: 'anthropic-wif-system', labels: { [ChartLabel.partOf]: PROJECT_NAME, [ChartLabel.component]: ChartLabel.webhookComponent } },
-  spec: {
-    template: {
-      spec: {
-        containers: [
-          {
-            name: 'webhook',
-            image: TEST_AGENT_IMAGE,
-            args: ['webhook', `--organization-id=${TEST_ORGANIZATION_ID}`, `--federation-rule-id=${TEST_FEDERATION_RULE_ID}`, '--agent-image-pull-policy=IfNotPresent', '--native-sidecar=true'],
-            env: [{ name: 'ANTHROPIC_WIF_AGENT_IMAGE', value: TEST_AGENT_IMAGE }],
-          },
-        ],
-      },
-    },
-  },
-};
 
 /** A sidecar's /metrics: healthy, except one pod in fifty whose exchanges fail. */
 function sidecarMetrics(index: number): string {
@@ -182,7 +159,7 @@ async function measure(pods: number, metrics: boolean, options: BenchOptions, he
         ['/api/v1/pods', { count: pods, item: makePod }],
         ['/api/v1/serviceaccounts', serviceAccounts],
         ['/apis/apps/v1/replicasets', owners(pods, 'ReplicaSet')],
-        ['/apis/apps/v1/deployments', { count: deployments.count + 1, item: (i) => (i === 0 ? WEBHOOK_DEPLOYMENT : deployments.item(i - 1)) }],
+        ['/apis/apps/v1/deployments', { count: deployments.count + 1, item: (i) => (i === 0 ? STAND_IN_WEBHOOK_DEPLOYMENT : deployments.item(i - 1)) }],
         ['/apis/apps/v1/statefulsets', []],
         ['/apis/apps/v1/daemonsets', []],
         ['/apis/batch/v1/jobs', []],

@@ -37,8 +37,13 @@ function declaredLength(req: IncomingMessage): number | undefined {
   return length !== undefined && /^\d+$/.test(length) ? Number(length) : undefined;
 }
 
-/** Drops the whole body, then gives the refusal. */
+/**
+ * Reads off and drops the rest of the body, then gives the refusal, so a client still sending
+ * gets its answer rather than a reset (as express's body parser does). The server's request
+ * timeout bounds how long that may take.
+ */
 function drained(req: IncomingMessage, refusal: BodyRead): Promise<BodyRead> {
+  if (req.complete) return Promise.resolve(refusal);
   return new Promise((resolve) => {
     req.on('end', () => {
       resolve(refusal);
@@ -71,25 +76,12 @@ export function readRequestBody(req: IncomingMessage, maxBytes: number): Promise
         resolve(result);
         return;
       }
-      // Like express's body parser: read off (and drop) the rest of the body before
-      // answering, so a client still sending gets its answer rather than a reset.
-      // The server's request timeout bounds how long that may take.
       stream.removeListener('data', onData);
       if (stream !== req) {
         req.unpipe();
         stream.destroy();
       }
-      if (req.complete) {
-        resolve(result);
-        return;
-      }
-      req.on('end', () => {
-        resolve(result);
-      });
-      req.on('close', () => {
-        resolve(result);
-      });
-      req.resume();
+      void drained(req, result).then(resolve);
     };
     const stream = inflater === undefined ? req : req.pipe(inflater());
     const onData = (chunk: Buffer): void => {

@@ -7,15 +7,14 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChartLabel, Metric, OPT_IN_LABEL, PROJECT_NAME, SdkEnv } from '../../contract/index.ts';
+import { Metric, OPT_IN_LABEL, SdkEnv } from '../../contract/index.ts';
 import type { AuditReport } from '../../audit/report.ts';
 import type { JsonObject } from '../../webhook/json.ts';
-import { reviewPod } from '../../webhook/review.ts';
+import { STAND_IN_WEBHOOK_DEPLOYMENT, storedAfterAdmission } from '../support/audit-fixtures.ts';
 import { runCli } from '../support/cli.ts';
 import { startFakeKubeLists, type FakeKubeLists, type KubeItem } from '../support/fake-kube-lists.ts';
-import { TEST_AGENT_IMAGE, TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID, testInjectionDefaults } from '../support/injection-defaults.ts';
+import { TEST_FEDERATION_RULE_ID } from '../support/injection-defaults.ts';
 
 const SECRET_VALUE = 'sk-ant-api03-INTEGRATION-SECRET-never-printed';
 const LITERAL_VALUE = 'sk-ant-api03-INTEGRATION-LITERAL-never-printed';
@@ -28,8 +27,7 @@ function injected(namespace: string, name: string, serviceAccount: string): Kube
     metadata: { name, namespace, labels: { [OPT_IN_LABEL]: 'true' } },
     spec: { serviceAccountName: serviceAccount, securityContext: { runAsUser: 1000 }, containers: [{ name: 'app', image: 'registry.example/app:1' }] },
   };
-  const review = reviewPod(pod, { kind: 'found', serviceAccount: { namespace, name: serviceAccount, annotations: {} } }, testInjectionDefaults());
-  const stored = fastJsonPatch.applyPatch(structuredClone(pod), review.patch as Operation[], false, false).newDocument;
+  const stored = storedAfterAdmission(pod, { kind: 'found', serviceAccount: { namespace, name: serviceAccount, annotations: {} } });
   return { ...stored, status: { phase: 'Running' } };
 }
 
@@ -47,35 +45,6 @@ function metrics(succeeded: number, failed: number, expiry: number, lastSuccessA
     '',
   ].join('\n');
 }
-
-const webhookDeployment: KubeItem = {
-  apiVersion: 'apps/v1',
-  kind: 'Deployment',
-  metadata: { name: 'awi', namespace: 'anthropic-wif-system', labels: { [ChartLabel.partOf]: PROJECT_NAME, [ChartLabel.component]: ChartLabel.webhookComponent } },
-  spec: {
-    template: {
-      spec: {
-        containers: [
-          {
-            name: 'webhook',
-            image: TEST_AGENT_IMAGE,
-            args: [
-              'webhook',
-              '--tls-cert-file=/etc/anthropic-wif/tls/tls.crt',
-              '--tls-key-file=/etc/anthropic-wif/tls/tls.key',
-              `--organization-id=${TEST_ORGANIZATION_ID}`,
-              `--federation-rule-id=${TEST_FEDERATION_RULE_ID}`,
-              '--agent-image-pull-policy=IfNotPresent',
-              '--native-sidecar=true',
-            ],
-            // A literal variable is read as the webhook reads it.
-            env: [{ name: 'ANTHROPIC_WIF_AGENT_IMAGE', value: TEST_AGENT_IMAGE }],
-          },
-        ],
-      },
-    },
-  },
-};
 
 const pods: KubeItem[] = [
   injected('team-a', 'healthy-1', 'summarizer'),
@@ -102,7 +71,7 @@ function lists(): Map<string, readonly KubeItem[]> {
       ['summarizer', 'broken'].map((name) => ({ metadata: { name, namespace: name === 'broken' ? 'team-b' : 'team-a' } })),
     ],
     ['/apis/apps/v1/replicasets', [{ metadata: { name: 'chat-5d9f', namespace: 'team-a', ownerReferences: [{ kind: 'Deployment', name: 'chat', controller: true }] } }]],
-    ['/apis/apps/v1/deployments', [webhookDeployment]],
+    ['/apis/apps/v1/deployments', [STAND_IN_WEBHOOK_DEPLOYMENT]],
     ['/apis/apps/v1/statefulsets', []],
     ['/apis/apps/v1/daemonsets', []],
     ['/apis/batch/v1/jobs', []],
@@ -167,6 +136,9 @@ describe('anthropic-wif audit (Kubernetes API stand-in)', () => {
     expect(result.code, result.stderr).toBe(0);
     expectNoSecret(result.stdout + result.stderr);
     const report = JSON.parse(result.stdout) as AuditReport;
+    // The fields README.md ("anthropic-wif audit") lists for -o json, and no others.
+    expect(Object.keys(report).sort()).toEqual(['bindings', 'bySeverity', 'counts', 'findings', 'generatedAt', 'notes', 'version']);
+    expect(report.findings.map((f) => Object.keys(f).sort())).toEqual(report.findings.map(() => ['examplePods', 'fix', 'kind', 'message', 'namespace', 'owner', 'pods', 'severity']));
     const summary = report.findings.map((f) => `${f.severity} ${f.kind} ${f.namespace} ${f.owner.kind}/${f.owner.name} ${String(f.pods)}`);
     expect(summary).toEqual([
       'critical static-credential team-a Deployment/chat 1',

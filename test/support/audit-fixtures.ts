@@ -15,7 +15,8 @@ import type { FindingKind, AuditSeverity } from '../../audit/model.ts';
 import type { JsonObject } from '../../webhook/json.ts';
 import { reviewPod } from '../../webhook/review.ts';
 import type { InjectionDefaults, ServiceAccountLookup, ServiceAccountView } from '../../webhook/types.ts';
-import { testInjectionDefaults } from './injection-defaults.ts';
+import { ChartLabel, PROJECT_NAME } from '../../contract/index.ts';
+import { TEST_AGENT_IMAGE, TEST_FEDERATION_RULE_ID, TEST_ORGANIZATION_ID, testInjectionDefaults } from './injection-defaults.ts';
 
 export const AUDIT_FIXTURES_DIR = fileURLToPath(new URL('../fixtures/audit/', import.meta.url));
 
@@ -68,15 +69,52 @@ function accountView(namespace: string, name: string, annotations: Record<string
   return { namespace, name, annotations };
 }
 
+/** `pod` as the API server stores it after the real webhook core injected it (its patch applied). */
+export function storedAfterAdmission(pod: JsonObject, lookup: ServiceAccountLookup, defaults: InjectionDefaults = testInjectionDefaults()): JsonObject {
+  const review = reviewPod(pod, lookup, defaults);
+  if (review.result !== 'injected') throw new Error(`the pod was not injected at admission: ${review.message ?? ''}`);
+  return fastJsonPatch.applyPatch(structuredClone(pod), review.patch as Operation[], false, false).newDocument;
+}
+
+/**
+ * The chart's webhook Deployment as the audit finds it (by the chart's labels) and reads
+ * today's defaults from: its flags, and a literal variable read as the webhook reads it.
+ */
+export const STAND_IN_WEBHOOK_DEPLOYMENT: JsonObject = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'awi', namespace: 'anthropic-wif-system', labels: { [ChartLabel.partOf]: PROJECT_NAME, [ChartLabel.component]: ChartLabel.webhookComponent } },
+  spec: {
+    template: {
+      spec: {
+        containers: [
+          {
+            name: 'webhook',
+            image: TEST_AGENT_IMAGE,
+            args: [
+              'webhook',
+              '--tls-cert-file=/etc/anthropic-wif/tls/tls.crt',
+              '--tls-key-file=/etc/anthropic-wif/tls/tls.key',
+              `--organization-id=${TEST_ORGANIZATION_ID}`,
+              `--federation-rule-id=${TEST_FEDERATION_RULE_ID}`,
+              '--agent-image-pull-policy=IfNotPresent',
+              '--native-sidecar=true',
+            ],
+            env: [{ name: 'ANTHROPIC_WIF_AGENT_IMAGE', value: TEST_AGENT_IMAGE }],
+          },
+        ],
+      },
+    },
+  },
+};
+
 /** The pod as the webhook stored it when it was admitted under `admittedWith`. */
 function admitted(raw: RawFixture, pod: JsonObject): JsonObject {
   const namespace = namespaceOf(raw);
   const account = raw.serviceAccount;
   const annotations = raw.admittedWith?.serviceAccountAnnotations ?? account?.annotations ?? {};
   const lookup: ServiceAccountLookup = account === undefined ? { kind: 'not-found' } : { kind: 'found', serviceAccount: accountView(namespace, account.name, annotations) };
-  const review = reviewPod(pod, lookup, testInjectionDefaults(raw.admittedWith?.defaults ?? {}));
-  if (review.result !== 'injected') throw new Error(`fixture pod was not injected at admission: ${review.message ?? ''}`);
-  return fastJsonPatch.applyPatch(structuredClone(pod), review.patch as Operation[], false, false).newDocument;
+  return storedAfterAdmission(pod, lookup, testInjectionDefaults(raw.admittedWith?.defaults ?? {}));
 }
 
 export function loadAuditFixture(file: string): AuditFixture {
