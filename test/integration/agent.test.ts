@@ -46,6 +46,15 @@ async function fileMode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;
 }
 
+/**
+ * `/readyz`'s status once the files are written: readiness follows the completed write (the
+ * state file comes after the token file), so it may take a moment after the token file is there.
+ */
+async function readyzOnceWritten(port: number): Promise<number> {
+  const ready = await eventually(async () => ((await httpGet(port, '/readyz')).status === 200 ? 200 : undefined), 5_000, '/readyz to answer 200').catch(() => undefined);
+  return ready ?? (await httpGet(port, '/readyz')).status;
+}
+
 function tokenWritten(w: AgentWorld, count = 1): Promise<string> {
   return eventually(
     async () => {
@@ -131,7 +140,7 @@ describe('anthropic-wif agent', () => {
     expect(await httpGet(port, '/readyz')).toEqual({ status: 503, body: 'no access token valid for at least 30 s is on disk yet\n' });
     expect((await httpGet(port, '/healthz')).status).toBe(200);
     await tokenWritten(w);
-    expect((await httpGet(port, '/readyz')).status).toBe(200);
+    expect(await readyzOnceWritten(port)).toBe(200);
     await stopWithin5s(agent);
   });
 
@@ -256,7 +265,7 @@ describe('anthropic-wif agent', () => {
     await agent.waitForJson((l) => l.msg === 'proxy: listening');
     const { port } = await agent.waitForListening();
     await tokenWritten(w);
-    expect((await httpGet(port, '/readyz')).status).toBe(200);
+    expect(await readyzOnceWritten(port)).toBe(200);
     await stopWithin5s(agent);
   });
 });
