@@ -102,12 +102,15 @@ function containerListErrors(spec: JsonObject, key: string): (string | undefined
   return objectsField(spec, key).flatMap((container, i) => ['env', 'volumeMounts'].map((field) => listOfObjectsError(container[field], `spec.${key}[${String(i)}].${field}`)));
 }
 
-/** A name used by two containers (init containers included), which the API server never admits. */
+/**
+ * A name used by two containers (init containers included), which the API server never admits.
+ * Names as the rest of the core keys containers by (`containerName`: none is ""), so a nameless
+ * container and one named "" are the same one to the status annotation, and a duplicate here.
+ */
 function duplicateContainerError(spec: JsonObject): string | undefined {
   const seen = new Set<string>();
   for (const container of [...objectsField(spec, 'initContainers'), ...objectsField(spec, 'containers')]) {
-    const name = stringField(container, 'name');
-    if (name === undefined) continue;
+    const name = containerName(container);
     if (seen.has(name)) return `two containers are named ${JSON.stringify(name)}`;
     seen.add(name);
   }

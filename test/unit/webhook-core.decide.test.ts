@@ -208,6 +208,8 @@ describe('malformed pods are denied rather than rewritten (a field the webhook d
     { name: 'env not a list', input: { metadata: optIn, spec: { containers: [container('app', { env: {}, volumeMounts: 3 })] } }, message: denial('spec.containers[0].env is not a list') },
     { name: 'a mount that is not an object', input: { metadata: optIn, spec: { containers: [container('app', { volumeMounts: ['/data'] })] } }, message: denial('spec.containers[0].volumeMounts[0] is not an object') },
     { name: 'a name shared by an init container and a container', input: { metadata: optIn, spec: { initContainers: [container('app')], containers: [container('app')] } }, message: denial('two containers are named "app"') },
+    // Found by the fuzz suite: the status keys containers by name, so these two would share one entry.
+    { name: 'a nameless container and one named ""', input: { metadata: optIn, spec: { initContainers: [{ name: '' }], containers: [{}] } }, message: denial('two containers are named ""') },
   ])('$name', ({ input, message }) => {
     const review = reviewPod(input, DISABLED, testInjectionDefaults());
     expect([review.result, review.message, review.patch]).toEqual(['denied', message, []]);
